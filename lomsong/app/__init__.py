@@ -1,0 +1,1 @@
+"""FastAPI service: gap lists for carriers, maps for planners."""

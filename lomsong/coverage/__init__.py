@@ -1,0 +1,1 @@
+"""Pure computation: arrays and dataclasses in, arrays out. No file, HTTP or map code here."""

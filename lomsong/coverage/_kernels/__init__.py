@@ -1,0 +1,1 @@
+"""Numba kernels: ndarrays and scalars in, ndarrays out; never mutate an input."""

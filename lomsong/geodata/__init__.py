@@ -1,0 +1,1 @@
+"""Every read, write and CRS decision: DEM, towers, villages, fiber, outputs."""
