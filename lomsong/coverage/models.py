@@ -54,21 +54,18 @@ class DemGrid:
         return (left, bottom, right, top)
 
     def rowcol_float(self, x: float, y: float) -> tuple[float, float]:
-        """Fractional (row, col) of a map point; cell centres sit at integer + 0.5... minus 0.5.
-
-        Returned so that the centre of cell (r, c) maps to exactly (r, c).
-        """
-        col, row = ~self.transform * (x, y)
+        """Fractional (row, col) of a map point, such that the centre of cell (r, c) is (r, c)."""
+        col, row = ~self.transform @ (x, y)
         return row - 0.5, col - 0.5
 
     def rowcol(self, x: float, y: float) -> tuple[int, int]:
         """Integer (row, col) of the cell holding map point (x, y)."""
-        col, row = ~self.transform * (x, y)
+        col, row = ~self.transform @ (x, y)
         return int(math.floor(row)), int(math.floor(col))
 
     def xy(self, row: float, col: float) -> tuple[float, float]:
         """Map coordinates of the centre of cell (row, col)."""
-        x, y = self.transform * (col + 0.5, row + 0.5)
+        x, y = self.transform @ (col + 0.5, row + 0.5)
         return float(x), float(y)
 
     def contains(self, x: float, y: float) -> bool:
@@ -83,7 +80,7 @@ class DemGrid:
         vm = None if self.void_mask is None else self.void_mask[r0:r1, c0:c1].copy()
         return DemGrid(
             elevation_m=self.elevation_m[r0:r1, c0:c1].copy(),
-            transform=self.transform * Affine.translation(c0, r0),
+            transform=self.transform @ Affine.translation(c0, r0),
             crs=self.crs,
             void_mask=vm,
             voids_filled=int(vm.sum()) if vm is not None else 0,

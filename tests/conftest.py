@@ -1,0 +1,32 @@
+"""Shared test fixtures: where ../shared lives, and small synthetic grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared").resolve()
+SHARED_DATA = SHARED / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+def shared_file(rel: str) -> Path:
+    """A file under ../shared/data, or skip the test cleanly when ../shared is absent."""
+    p = SHARED_DATA / rel
+    if not p.exists():
+        pytest.skip(f"needs ../shared/data/{rel} (present in CI, not shipped to users)")
+    return p
+
+
+@pytest.fixture
+def flat_dem():
+    """A 101 x 101 flat grid at 100 m elevation, 30 m cells, in UTM 48N near Thái Nguyên."""
+    from lomsong.coverage.models import DemGrid
+
+    elev = np.full((101, 101), 100.0, dtype=np.float32)
+    t = Affine(30.0, 0.0, 580000.0, 0.0, -30.0, 2400000.0)
+    return DemGrid(elevation_m=elev, transform=t, crs="EPSG:32648")
