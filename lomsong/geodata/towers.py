@@ -304,3 +304,31 @@ def towers_to_rows(towers: Iterable[Tower]) -> list[dict]:
             "bandwidth_mhz": t.bandwidth_mhz, "illustrative": t.illustrative,
         })
     return out
+
+
+def replace_carrier_rows(old_csv: bytes, new_csv: bytes, carrier: str,
+                         name: str = "upload.csv") -> bytes:
+    """The tower input of a new version: ``old_csv`` without ``carrier``'s rows, plus ``new_csv``.
+
+    An upload is the carrier's complete current list (a snapshot), so its old rows go.  Columns
+    are the union of both headers, in order; the result is UTF-8 without BOM.  Rows are matched
+    to carriers the same way :func:`parse_towers` does (``carrier`` column, else MCC/MNC).
+    """
+    old = list(csv.DictReader(io.StringIO(_decode(old_csv, "towers.csv"), newline="")))
+    new = list(csv.DictReader(io.StringIO(_decode(new_csv, name), newline="")))
+    old_cols = list(old[0].keys()) if old else []
+    new_cols = list(new[0].keys()) if new else []
+    cols = [c.strip() for c in old_cols] + [c.strip() for c in new_cols
+                                            if c.strip() not in {o.strip() for o in old_cols}]
+
+    def carrier_of(row: dict) -> str | None:
+        row = {k.strip(): v for k, v in row.items() if k is not None}
+        return _carrier_of(row, "", [])
+
+    kept = [r for r in old if carrier_of(r) != carrier]
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in kept + new:
+        w.writerow({(k or "").strip(): v for k, v in r.items() if k is not None})
+    return buf.getvalue().encode("utf-8")

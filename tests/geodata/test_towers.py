@@ -93,3 +93,16 @@ def test_only_carrier_rejects_foreign_rows():
     body = "radio,carrier,cell,lon,lat\n4G,Viettel,1,105.8,21.5\n4G,MobiFone,1,105.8,21.5\n"
     with pytest.raises(InvalidInputError, match=r"row 3: carrier=MobiFone: this upload may only hold Viettel"):
         parse_towers(body, "t.csv", only_carrier="Viettel")
+
+
+def test_replace_carrier_rows_keeps_others():
+    from lomsong.geodata.towers import replace_carrier_rows
+
+    old = ("radio,mcc,net,cell,lon,lat\nLTE,452,4,1,105.8,21.5\nLTE,452,1,2,105.9,21.6\n"
+           "LTE,452,4,3,105.7,21.4\n").encode()
+    new = "radio,carrier,cell,lon,lat,height_m\n4G,Viettel,9,105.85,21.55,40\n".encode("utf-8-sig")
+    merged = replace_carrier_rows(old, new, "Viettel")
+    ts = parse_towers(merged, "merged.csv")
+    assert sorted((t.carrier, t.cell_id.split("-")[-1]) for t in ts) == [("MobiFone", "2"),
+                                                                          ("Viettel", "9")]
+    assert next(t for t in ts if t.carrier == "Viettel").height_m == 40
