@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +32,30 @@ def flat_dem():
     elev = np.full((101, 101), 100.0, dtype=np.float32)
     t = Affine(30.0, 0.0, 580000.0, 0.0, -30.0, 2400000.0)
     return DemGrid(elevation_m=elev, transform=t, crs="EPSG:32648")
+
+
+# In CI (.ci/run sets LOMSONG_REQUIRE_PEERS=1) the peer tools and ../shared are installed, so a
+# test marked peer/shared/browser that skips means a broken install step: make it fail instead.
+REQUIRE_PEERS = os.environ.get("LOMSONG_REQUIRE_PEERS") == "1"
+PEER_TOOLS = ("gdal_viewshed", "gdalwarp", "grass", "splat", "chromium")
+
+
+def pytest_sessionstart(session):
+    if not REQUIRE_PEERS:
+        return
+    missing = [t for t in PEER_TOOLS if shutil.which(t) is None]
+    if not SHARED_DATA.exists():
+        missing.append(str(SHARED_DATA))
+    if missing:
+        raise pytest.UsageError(f"LOMSONG_REQUIRE_PEERS=1 but missing: {', '.join(missing)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if REQUIRE_PEERS and rep.skipped and any(
+        item.get_closest_marker(m) for m in ("peer", "shared", "browser")
+    ):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped under LOMSONG_REQUIRE_PEERS=1: {rep.longrepr}"
