@@ -298,14 +298,16 @@ def run_pipeline(
     # 3. Mark villages; summarise.
     carriers = tuple(sorted({t.carrier for t in towers}, key=_carrier_order))
     site_of = {t.cell_id: t.site_id for t in towers}
+    rats = tuple(r for r in RATS if any(t.rat == r for t in towers))
     records = mark_villages(villages, services, site_of, cfg.rules, carriers,
-                            has_fiber_layer=fiber is not None)
-    summary = summarize(records, carriers)
+                            has_fiber_layer=fiber is not None, rats=rats)
+    summary = summarize(records, carriers, rats)
     illustrative = any(t.illustrative for t in towers)
     summary["towers_illustrative"] = illustrative
     summary["fiber_is_proxy"] = bool(cfg.fiber_is_proxy) if fiber is not None else None
     summary["model"] = cfg.model
-    summary["thresholds_dbm"] = {r: cfg.rules.threshold_dbm[r] for r in RATS}
+    summary["technologies"] = [r.lower() for r in rats]
+    summary["thresholds_dbm"] = {r: cfg.rules.threshold_dbm[r] for r in rats}
 
     # 4. Write everything into a temporary folder, then publish it in one rename.
     step("write outputs", 0.9)
@@ -321,7 +323,7 @@ def run_pipeline(
                     if r.carrier_status(c) != "covered"]
             rows.sort(key=lambda r: (r["status"] != "gap", -(r["population"] or 0), r["id"]))
             (tmp / "gaps" / f"{column_key(c)}.csv").write_bytes(
-                outputs.csv_bytes(rows, gap_columns(c)))
+                outputs.csv_bytes(rows, gap_columns(c, rats)))
         lom = [r.flat(()) for r in records if r.no_mobile]
         (tmp / "gaps" / "lom_song.csv").write_bytes(outputs.csv_bytes(lom, base_columns()))
         if fiber is not None:
@@ -362,10 +364,10 @@ def base_columns() -> list[str]:
             "no_mobile", "weak_mobile", "no_fiber", "fiber_distance_m"]
 
 
-def gap_columns(carrier: str) -> list[str]:
+def gap_columns(carrier: str, rats: tuple[str, ...] = RATS) -> list[str]:
     cols = base_columns() + ["status"]
     k = column_key(carrier)
-    for rat in RATS:
+    for rat in rats:
         r = rat.lower()
         cols += [f"{k}_{r}_status", f"{k}_{r}_best_dbm", f"{k}_{r}_p_cov",
                  f"{k}_{r}_share_above", f"{k}_{r}_serving_site"]

@@ -236,18 +236,21 @@ def mark_villages(
     rules: GapRules,
     carriers: tuple[str, ...],
     has_fiber_layer: bool,
+    rats: tuple[str, ...] = RATS,
 ) -> list[GapRecord]:
     """One :class:`GapRecord` per village, in the villages' order.
 
-    ``carriers`` lists every carrier the run is about (a carrier with no tower of some RAT gets a
-    ``gap`` mark for it, so gap lists are complete); ``services`` the computed rasters.
+    ``carriers`` and ``rats`` list every carrier and technology the run is about (a carrier with
+    no tower of one of ``rats`` gets a ``gap`` mark for it, so gap lists are complete; a
+    technology no tower in the run has, e.g. 2G in the sample, is left out rather than reported
+    as a gap everywhere); ``services`` the computed rasters.
     """
     by_key = {(s.carrier, s.rat): s for s in services}
     records: list[GapRecord] = []
     for v in villages:
         marks: list[ServiceMark] = []
         for carrier in carriers:
-            for rat in RATS:
+            for rat in rats:
                 s = by_key.get((carrier, rat))
                 thr = rules.threshold_dbm[rat]
                 if s is None or v.rows.size == 0:
@@ -277,7 +280,8 @@ def mark_villages(
     return records
 
 
-def summarize(records: list[GapRecord], carriers: tuple[str, ...]) -> dict:
+def summarize(records: list[GapRecord], carriers: tuple[str, ...],
+              rats: tuple[str, ...] = RATS) -> dict:
     """The headline counts: totals, per carrier and technology, and the same per commune.
 
     Deterministic (sorted keys, integers) so the same inputs give the same ``summary.json``.
@@ -295,7 +299,7 @@ def summarize(records: list[GapRecord], carriers: tuple[str, ...]) -> dict:
         per: dict = {}
         for c in carriers:
             d: dict = {}
-            for rat in RATS:
+            for rat in rats:
                 st = [r.mark(c, rat).status for r in recs]  # type: ignore[union-attr]
                 d[rat.lower()] = {"gap": st.count("gap"), "marginal": st.count("marginal"),
                                   "covered": st.count("covered")}

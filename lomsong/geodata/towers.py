@@ -82,7 +82,7 @@ DEFAULT_RADIUS_M = 20000.0
 # Column names we understand; anything else is kept out of the way but not an error.
 REQUIRED = ("radio", "lon", "lat")
 NUMERIC = {
-    "mcc": (0, 999), "net": (0, 999), "area": (0, 10**9), "cell": (0, 10**12),
+    "mcc": (0, 999), "net": (0, 999),
     "lon": (-180.0, 180.0), "lat": (-90.0, 90.0), "range": (0, 10**6),
     "height_m": (0.5, 700.0), "azimuth_deg": (0.0, 360.0), "beamwidth_deg": (1.0, 360.0),
     "tilt_deg": (-20.0, 45.0), "eirp_dbm": (0.0, 100.0), "tx_power_dbm": (-10.0, 70.0),
