@@ -393,10 +393,20 @@ def _write_maps(tmp, cfg, records, carriers, towers, services, dem, communes, fi
         records=records, carriers=carriers, towers=towers, services=services,
         thresholds_dbm=dict(cfg.rules.threshold_dbm), dem=dem, communes=communes, fiber=fiber,
         fiber_is_proxy=cfg.fiber_is_proxy, towers_illustrative=any(t.illustrative for t in towers),
-        title=cfg.title,
+        title=cfg.title, attribution=_attribution(cfg),
     )
     (tmp / "map.html").write_text(render_map(inputs, assets="inline"), encoding="utf-8")
     (tmp / "map_served.html").write_text(render_map(inputs, assets="static"), encoding="utf-8")
+
+
+def _attribution(cfg: RunConfig) -> str:
+    """Credits the data licences require (ODbL, CC BY-SA); the sample's are known."""
+    if Path(cfg.dem).resolve().parent == sample_dir().resolve():
+        return ("Terrain: SRTM (NASA/USGS, public domain) · Communes 2025: "
+                "thanglequoc/vietnamese-provinces-database (MIT) · Places, railways: "
+                "© OpenStreetMap contributors (ODbL) · Roads: CTU-SematX/LegoCity (CC BY-SA 4.0) · "
+                "Towers: illustrative")
+    return "Data: see run.json for the inputs of this run"
 
 
 def _run_meta(cfg, dem, towers, villages, timings, illustrative) -> dict:
