@@ -56,6 +56,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{st.root}: empty store; computing the bundled sample first", err=True)
             vid = bootstrap_sample(st, settings.keep_versions)
             typer.echo(f"published version {vid}", err=True)
+        if not any(k.role == "planner" and not k.revoked_at for k in st.list_keys()):
+            # A new user must be able to open the map at once: make the first planner key here
+            # and show it once (only its hash is kept).
+            _, key = st.add_key("planner", label="created by the first `lomsong serve`")
+            typer.echo(f"\nFirst start: created a planner API key (shown only now, keep it):\n"
+                       f"  {key}\nOpen http://{host}:{port}/signin and paste it to see the map; "
+                       f"send it as X-API-Key to use the API. More keys: lomsong keys add.\n",
+                       err=True)
         st.close()
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("listening on %s: put HTTPS in front and set LOMSONG_COOKIE_SECURE=1", host)
