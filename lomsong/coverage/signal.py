@@ -26,6 +26,7 @@ no body or clutter loss::
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -113,13 +114,19 @@ def check_towers(dem: DemGrid, towers: Iterable[Tower], model: str = "p526",
     return problems
 
 
-def _received_power(dem: DemGrid, tower: Tower, spec: _pl.PathLossModel, params: np.ndarray,
-                    rx_height_m: float) -> CoverageRaster:
+def _site_loss(dem: DemGrid, tower: Tower, spec: _pl.PathLossModel, params: np.ndarray,
+               rx_height_m: float):
+    """Path loss on the tower's radius window: what every sector of one mast shares."""
     sub, row_off, col_off = dem.radius_window(tower.x, tower.y, tower.radius_m)
     row_t, col_t = sub.rowcol_float(tower.x, tower.y)
     loss, ground_m = _pl.radial_loss(sub.elevation_m, row_t, col_t, dem.cell_m, tower.radius_m,
                                      spec.ray_fn, tower.height_m, rx_height_m,
                                      tower.frequency_mhz, params)
+    return sub, row_off, col_off, row_t, col_t, loss, ground_m
+
+
+def _rx_from_loss(dem: DemGrid, tower: Tower, site, rx_height_m: float) -> CoverageRaster:
+    sub, row_off, col_off, row_t, col_t, loss, ground_m = site
     offset = reference_offset_db(tower.rat, tower.bandwidth_mhz, where=_where(tower))
     azimuth = math.nan if tower.azimuth_deg is None else float(tower.azimuth_deg)
     rx = _rk.rx_power_window(
@@ -129,6 +136,17 @@ def _received_power(dem: DemGrid, tower: Tower, spec: _pl.PathLossModel, params:
     )
     return CoverageRaster(values=rx, transform=sub.transform, crs=dem.crs, quantity="rx_dbm",
                           row_off=row_off, col_off=col_off)
+
+
+def _received_power(dem: DemGrid, tower: Tower, spec: _pl.PathLossModel, params: np.ndarray,
+                    rx_height_m: float) -> CoverageRaster:
+    return _rx_from_loss(dem, tower, _site_loss(dem, tower, spec, params, rx_height_m),
+                         rx_height_m)
+
+
+def _loss_key(t: Tower) -> tuple:
+    """Cells with the same mast position, height, frequency and radius share one path loss."""
+    return (t.x, t.y, t.height_m, t.frequency_mhz, t.radius_m)
 
 
 def received_power(dem: DemGrid, tower: Tower, *, model: str = "p526",
@@ -154,6 +172,7 @@ def received_power(dem: DemGrid, tower: Tower, *, model: str = "p526",
 def best_server(dem: DemGrid, towers: Sequence[Tower], *, model: str = "p526",
                 rx_height_m: float = _pl.DEFAULT_RX_HEIGHT_M,
                 progress: Callable[[float], None] | None = None,
+                workers: int | None = None,
                 **options: object) -> ServiceRasters:
     """Best signal and best server over the whole DEM for the cells of one carrier and RAT.
 
@@ -163,7 +182,8 @@ def best_server(dem: DemGrid, towers: Sequence[Tower], *, model: str = "p526",
     earlier cell.  Each tower is computed on its radius window and folded into the running
     best, so memory is two full-grid rasters plus one window.  All towers are checked before
     any is computed and every problem is reported at once.  ``progress(fraction)`` is called
-    after each tower.
+    as towers complete.  ``workers`` threads compute masts in parallel (default: the CPU count;
+    1 computes in the caller's thread).
     """
     if not towers:
         raise InvalidInputError("towers: none given for best_server; need at least one cell")
@@ -181,17 +201,50 @@ def best_server(dem: DemGrid, towers: Sequence[Tower], *, model: str = "p526",
     params = spec.build_params(**options)
     best = np.full(dem.shape, np.nan, dtype=np.float32)
     server = np.full(dem.shape, -1, dtype=np.int32)
+    # The sectors of one mast share its path loss (computed once), and masts are computed on
+    # ``workers`` threads: the kernels are nopython + nogil and never run parallel=True, so
+    # threads are safe with any Numba threading layer.  Folding is deterministic whatever the
+    # completion order: a tie keeps the lower cell index.
+    sites: dict[tuple, list[int]] = {}
     for i, t in enumerate(towers):
-        r = _received_power(dem, t, spec, params, rx_height_m)
-        h, w = r.values.shape
-        win = (slice(r.row_off, r.row_off + h), slice(r.col_off, r.col_off + w))
-        cur = best[win]
-        better = r.values > cur  # NaN compares False on either side
-        better |= np.isnan(cur) & ~np.isnan(r.values)
-        cur[better] = r.values[better]
-        server[win][better] = i
-        if progress is not None:
-            progress((i + 1) / len(towers))
+        sites.setdefault(_loss_key(t), []).append(i)
+
+    def compute(idx: list[int]) -> list[tuple[int, CoverageRaster]]:
+        site = _site_loss(dem, towers[idx[0]], spec, params, rx_height_m)
+        return [(i, _rx_from_loss(dem, towers[i], site, rx_height_m)) for i in idx]
+
+    def fold(results: list[tuple[int, CoverageRaster]]) -> None:
+        for i, r in results:
+            h, w = r.values.shape
+            win = (slice(r.row_off, r.row_off + h), slice(r.col_off, r.col_off + w))
+            cur = best[win]
+            srv = server[win]
+            better = r.values > cur  # NaN compares False on either side
+            better |= np.isnan(cur) & ~np.isnan(r.values)
+            better |= (r.values == cur) & (i < srv)
+            cur[better] = r.values[better]
+            srv[better] = i
+
+    done = 0
+    groups_in_order = list(sites.values())
+    n_workers = max(1, min(workers if workers else (os.cpu_count() or 1), len(groups_in_order)))
+    if n_workers == 1:
+        results_iter = map(compute, groups_in_order)
+        pool = None
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="lomsong-signal")
+        results_iter = pool.map(compute, groups_in_order)
+    try:
+        for results in results_iter:
+            fold(results)
+            done += len(results)
+            if progress is not None:
+                progress(done / len(towers))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return ServiceRasters(carrier=carrier, rat=rat, best_dbm=best, best_server=server,
                           cell_ids=tuple(t.cell_id for t in towers), transform=dem.transform,
                           crs=dem.crs)
