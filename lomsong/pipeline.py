@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import time
@@ -205,7 +204,9 @@ def compute_services(
                                      transform=dem.transform, crs=dem.crs)
             log.info("%s %s: %d cells, from cache", carrier, rat, len(group))
         else:
-            def sub(frac: float, _done=done, _n=len(group), _c=carrier, _r=rat) -> None:
+            n_group = len(group)
+
+            def sub(frac: float, _done=done, _n=n_group, _c=carrier, _r=rat) -> None:
                 if progress:
                     progress(f"signal {_c} {_r}", (_done + frac * _n) / total)
 

@@ -25,7 +25,6 @@ import argparse
 import csv
 from pathlib import Path
 
-
 BOX = (105.42, 21.32, 106.0, 22.0)  # left, bottom, right, top (degrees)
 FACILITIES = {"school", "hospital", "doctors", "clinic", "post_office", "town_hall", "shelter",
               "university", "alpine_hut", "college", "kindergarten"}

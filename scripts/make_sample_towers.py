@@ -84,7 +84,7 @@ def main() -> None:
             if rng.random() < keep_probability(height_at(lon, lat)):
                 drawn += 1
                 sites.append((f"R{drawn:02d}", lon, lat, False))
-        for s, (label, lon, lat, town) in enumerate(sites, start=1):
+        for s, (_label, lon, lat, town) in enumerate(sites, start=1):
             site_id = f"{carrier[:3].upper()}-{s:03d}"
             rot = float(rng.uniform(0, 120))
             height = float(rng.choice([30, 36, 42])) if town else float(rng.choice([36, 42, 45]))

@@ -19,9 +19,9 @@ import pytest
 import rasterio
 from affine import Affine
 
+from lomsong.coverage.gaps import GapRules
 from lomsong.geodata.dem import xy_to_lonlat
 from lomsong.pipeline import RunConfig, run_pipeline
-from lomsong.coverage.gaps import GapRules
 
 CELL = 90.0
 X0, Y0 = 560000.0, 2400000.0  # UTM 48N, about 105.57 E, 21.7 N
