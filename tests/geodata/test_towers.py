@@ -73,7 +73,7 @@ def test_every_problem_reported_at_once():
 
 
 def test_non_utf8_rejected_with_row():
-    body = "radio,carrier,cell,lon,lat\n4G,Viettel,1,105.8,21.5\n".encode() + "4G,Viettel,2,105.8,21.5,Thái\n".encode("cp1258")
+    body = b"radio,carrier,cell,lon,lat\n4G,Viettel,1,105.8,21.5\n" + "4G,Viettel,2,105.8,21.5,Thái\n".encode("cp1258")
     with pytest.raises(InvalidInputError, match=r"t.csv row 3: byte 0x.. .* not UTF-8"):
         parse_towers(body, "t.csv")
 
@@ -98,8 +98,8 @@ def test_only_carrier_rejects_foreign_rows():
 def test_replace_carrier_rows_keeps_others():
     from lomsong.geodata.towers import replace_carrier_rows
 
-    old = ("radio,mcc,net,cell,lon,lat\nLTE,452,4,1,105.8,21.5\nLTE,452,1,2,105.9,21.6\n"
-           "LTE,452,4,3,105.7,21.4\n").encode()
+    old = (b"radio,mcc,net,cell,lon,lat\nLTE,452,4,1,105.8,21.5\nLTE,452,1,2,105.9,21.6\n"
+           b"LTE,452,4,3,105.7,21.4\n")
     new = "radio,carrier,cell,lon,lat,height_m\n4G,Viettel,9,105.85,21.55,40\n".encode("utf-8-sig")
     merged = replace_carrier_rows(old, new, "Viettel")
     ts = parse_towers(merged, "merged.csv")
