@@ -51,6 +51,33 @@ class RunConfig:
     def replace(self, **kw) -> RunConfig:
         return dataclasses.replace(self, **kw)
 
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (paths as strings), e.g. for the service's store."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for k in ("dem", "villages", "communes"):
+            d[k] = None if d[k] is None else str(d[k])
+        d["towers"] = [str(p) for p in self.towers]
+        d["fiber"] = [str(p) for p in self.fiber]
+        d["rules"] = dataclasses.asdict(self.rules)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise InvalidInputError(f"run configuration: unknown key(s) {sorted(unknown)}")
+        kw = dict(d)
+        for k in ("dem", "villages", "communes"):
+            if kw.get(k) is not None:
+                kw[k] = Path(kw[k])
+        kw["towers"] = tuple(Path(p) for p in kw.get("towers", ()))
+        kw["fiber"] = tuple(Path(p) for p in kw.get("fiber", ()))
+        if "rules" in kw:
+            kw["rules"] = GapRules(**kw["rules"])
+        return cls(**kw)
+
     def validate(self) -> None:
         if self.model not in MODELS:
             raise InvalidInputError(f"--model={self.model}: expected one of {', '.join(MODELS)}")

@@ -30,7 +30,6 @@ import io
 import json
 import logging
 import os
-import pickle
 import re
 import secrets
 import shutil
@@ -324,7 +323,8 @@ class Store:
             with self._tx() as c:
                 c.execute("INSERT INTO versions (version_id, created_at, parent, job_id, config) "
                           "VALUES (?, ?, ?, ?, ?)",
-                          (vid, time.time(), parent, job_id, pickle.dumps(saved)))
+                          (vid, time.time(), parent, job_id,
+                           json.dumps(saved.to_dict(), ensure_ascii=False)))
             self.publish(vid)
         except BaseException:
             if out.exists() and self._safe_current() != vid:
@@ -349,8 +349,10 @@ class Store:
         if row is None or row["config"] is None:
             raise NotFoundError(f"version {version_id}: no recorded configuration in "
                                 f"{self.db_path}; it was not computed by this store")
+        from lomsong.pipeline import RunConfig
+
         try:
-            return pickle.loads(row["config"])
+            return RunConfig.from_dict(json.loads(row["config"]))
         except Exception as exc:  # written by another lomsong release
             raise LomsongError(f"version {version_id}: its configuration cannot be read by "
                                f"this lomsong ({type(exc).__name__}: {exc}); recompute it "
