@@ -27,6 +27,9 @@ def _main(
 ) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Libraries' INFO chatter (pyogrio's "Created N records", numba) is not the user's business.
+    for noisy in ("pyogrio", "numba", "fiona", "rasterio"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def _register() -> None:
