@@ -413,7 +413,7 @@ def _concat_csv(acc: bytes, data: bytes) -> bytes:
 
 def _write_maps(tmp, cfg, records, carriers, towers, services, dem, communes, fiber) -> None:
     try:
-        from lomsong.geodata.webmap import MapInputs, render_map
+        from lomsong.geodata.webmap import MapInputs, render_maps
     except ImportError:  # the web map lands with the service; the run works without it
         log.warning("web map module not available; map.html not written")
         return
@@ -423,8 +423,9 @@ def _write_maps(tmp, cfg, records, carriers, towers, services, dem, communes, fi
         fiber_is_proxy=cfg.fiber_is_proxy, towers_illustrative=any(t.illustrative for t in towers),
         title=cfg.title, attribution=_attribution(cfg),
     )
-    (tmp / "map.html").write_text(render_map(inputs, assets="inline"), encoding="utf-8")
-    (tmp / "map_served.html").write_text(render_map(inputs, assets="static"), encoding="utf-8")
+    inline_html, static_html = render_maps(inputs)
+    (tmp / "map.html").write_text(inline_html, encoding="utf-8")
+    (tmp / "map_served.html").write_text(static_html, encoding="utf-8")
 
 
 def _attribution(cfg: RunConfig) -> str:

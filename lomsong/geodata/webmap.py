@@ -754,3 +754,21 @@ def _fit_bounds(inputs: MapInputs, raster_bounds: list) -> tuple | None:
 
 
 __all__ = ["MapInputs", "classify_signal", "encode_png", "render_map", "to_web_mercator"]
+
+
+def render_maps(inputs: MapInputs, *, static_url: str = "/static/vendor",
+                **options) -> tuple[str, str]:
+    """Both pages at the cost of one render: ``(inline_html, static_html)``.
+
+    The two differ only in how Leaflet is brought in, so the static page is rendered once and
+    its two asset tags are swapped for the inlined ones.
+    """
+    static_html = render_map(inputs, assets="static", static_url=static_url, **options)
+    inline_html = static_html
+    for s_tag, i_tag in zip(_asset_tags("static", static_url), _asset_tags("inline", static_url),
+                            strict=True):
+        if inline_html.count(s_tag) != 1:  # never guess: fall back to a second render
+            return render_map(inputs, assets="inline", static_url=static_url,
+                              **options), static_html
+        inline_html = inline_html.replace(s_tag, i_tag)
+    return inline_html, static_html

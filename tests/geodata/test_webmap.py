@@ -627,3 +627,14 @@ def test_hillshade_agrees_with_gdaldem(tmp_path):
     want = np.where(ours <= 0, 1.0, 1.0 + 254.0 * ours)
     inner = (slice(1, -1), slice(1, -1))
     assert np.abs(peer[inner] - want[inner]).max() <= 1.0
+
+
+def test_render_maps_inline_equals_a_direct_inline_render(inputs):
+    from lomsong.geodata.webmap import render_maps
+
+    inline_html, static_html = render_maps(inputs)
+    # Folium names its elements with random ids per render; compare with the ids normalised.
+    norm = lambda h: re.sub(r"_[0-9a-f]{32}", "_ID", h)  # noqa: E731
+    assert norm(static_html) == norm(render_map(inputs, assets="static"))
+    assert norm(inline_html) == norm(render_map(inputs, assets="inline"))
+    assert "/static/vendor/" not in inline_html
