@@ -20,6 +20,47 @@ tests against NTIA's published cases to their printed precision.  Inputs and lim
                    variability, +20 no direct situation variability
 percentages        time / location / situation or confidence / reliability, each in (0, 100)
 =================  ==========================================================================
+
+ITM as a coverage model (``--model itm``)
+-----------------------------------------
+Importing this module registers a :class:`~lomsong.coverage.pathloss.PathLossModel` named
+``itm``: point-to-point ITM from the transmitter to every sample of every ray of the radial
+geometry (:mod:`lomsong.coverage._kernels.itm_radial`, which reuses horizons and fits along each
+ray).  Options (``-O key=value`` on the command line, keywords in Python) and their defaults,
+chosen for Thái Nguyên (:data:`ITM_MAP_DEFAULTS`):
+
+``climate`` = 2, continental subtropical
+    A number 1..7 or a name (:data:`CLIMATE_NAMES`).  Northern Viet Nam inland of the Red River
+    delta has a monsoon climate with a hot rainy season and a cool dry one (Köppen Cwa), far
+    from the coast.  Of ITM's seven climates (NBS Technical Note 101, §10; Debian splat(1)
+    lists their types: Congo, Sudan, West Africa coast, Sahara ...) the equatorial one has no
+    dry season, the maritime ones are coastal, the temperate ones are colder; the continental
+    subtropical (Sudan) type is the one with distinct wet and dry seasons inland.
+``n_0`` = 340 N-units
+    ITM's refractivity is the *minimum monthly mean* surface refractivity reduced to sea level
+    (Longley & Rice 1968, TN 101).  The driest month at Hà Nội / Thái Nguyên (January: about
+    16.5 °C, 80 % relative humidity, 1020 hPa) gives, by ITU-R P.453's formula
+    N = 77.6 P / T + 3.732e5 e / T^2, about 273 + 67 = 340 N-units; July gives about 390, and
+    the annual mean (about 365) matches P.453's maps (360-380 over the region).  The
+    difference between 340 and 370 moves losses at 20 km by a few tenths of a dB.
+``epsilon`` = 15, ``sigma`` = 0.005 S/m
+    Average ground, also "farmland, forest" (SPLAT!'s table; Hufford's suggested defaults).
+``polarization`` = vertical (1)
+    ITM knows only horizontal and vertical; cellular antennas are mostly +/-45 degree
+    cross-polarised, and vertical is the conventional choice for mobile links.
+``mdvar`` = 12: mobile mode without location variability
+    The gap rules (:mod:`lomsong.coverage.gaps`) apply their own location (shadowing) margin,
+    ``sigma_db``, to the median loss; keeping ITM's location variability as well would count
+    it twice.  With location variability removed, modes 1, 2 and 3 give the same numbers; 12
+    is also what SPLAT!'s point-to-point driver uses.
+``time_pct``, ``location_pct``, ``situation_pct`` = 50
+    The median: margins are the gap rules' business.  At 50/50/50 the mode of variability does
+    not matter at all (every deviate is 0); the climate still does, through ITM's median
+    time-variability term.
+
+Heights outside 0.5-3000 m and radii beyond 2000 km are outside ITM's range and only warned
+about by :func:`~lomsong.coverage.pathloss.check_link`; frequencies outside 20-20000 MHz are
+rejected.
 """
 
 from __future__ import annotations
@@ -30,7 +71,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lomsong.coverage import pathloss as _pl
 from lomsong.coverage._kernels import itm as _k
+from lomsong.coverage._kernels import itm_radial as _kr
 from lomsong.coverage.errors import InvalidInputError
 
 #: Radio climates by code.
@@ -500,3 +543,114 @@ def area_cr(
     )
     _check_rc(rc, values, source, float(radio.n_0))
     return _result(a_db, warn, iv)
+
+
+# ---------------------------------------------------------------------------------------------
+# ITM as a path loss model along radials (``--model itm``); see the module docstring
+# ---------------------------------------------------------------------------------------------
+#: Options of the ``itm`` model and their defaults for Thái Nguyên (module docstring: why).
+ITM_MAP_DEFAULTS: dict[str, float] = {
+    "climate": 2,
+    "n_0": 340.0,
+    "epsilon": 15.0,
+    "sigma": 0.005,
+    "polarization": 1,
+    "mdvar": 12,
+    "time_pct": 50.0,
+    "location_pct": 50.0,
+    "situation_pct": 50.0,
+}
+#: Names accepted for ``climate`` (lower case, underscores), by code.
+CLIMATE_NAMES = {name.lower().replace(" ", "_"): code for code, name in CLIMATES.items()}
+#: Names accepted for ``polarization``.
+POLARIZATION_NAMES = {"horizontal": 0, "vertical": 1}
+#: Names accepted for the base mode of ``mdvar`` (0..3; add 10 / 20 by number).
+MDVAR_NAMES = {name.lower().replace(" mode", "").replace(" ", "_"): code
+               for code, name in MDVAR_MODES.items()}
+
+# option -> (field of FIELD_RULES that checks it, names accepted instead of a number)
+_ITM_OPTIONS: dict[str, tuple[str, dict[str, int]]] = {
+    "climate": ("climate", CLIMATE_NAMES),
+    "n_0": ("n_0", {}),
+    "epsilon": ("epsilon", {}),
+    "sigma": ("sigma", {}),
+    "polarization": ("pol", POLARIZATION_NAMES),
+    "mdvar": ("mdvar", MDVAR_NAMES),
+    "time_pct": ("time_pct", {}),
+    "location_pct": ("location_pct", {}),
+    "situation_pct": ("situation_pct", {}),
+}
+
+
+def _option_value(key: str, value: object) -> tuple[float | None, str | None]:
+    # (number, None) when acceptable, else (None, what is expected).
+    field, names = _ITM_OPTIONS[key]
+    _, expected = FIELD_RULES[field]
+    if names:
+        expected += f", or one of {', '.join(names)}"
+    if isinstance(value, str) and value.strip().lower() in names:
+        return float(names[value.strip().lower()]), None
+    if isinstance(value, bool):
+        return None, expected
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None, expected
+    if not math.isfinite(v) or field_problem(field, v) is not None:
+        return None, expected
+    return v, None
+
+
+def itm_params(**options: object) -> np.ndarray:
+    """The ``params`` array of the ``itm`` ray model from keyword options (defaults above).
+
+    Every bad option is reported at once, naming the option, its value and what is accepted.
+
+    Raises
+    ------
+    InvalidInputError
+        An unknown option, or a value outside ITM's range.
+    """
+    extra = sorted(set(options) - set(ITM_MAP_DEFAULTS))
+    if extra:
+        raise InvalidInputError(
+            f"model itm: unknown option(s) {', '.join(extra)}; accepted: "
+            f"{', '.join(ITM_MAP_DEFAULTS)}"
+        )
+    values = dict(ITM_MAP_DEFAULTS)
+    problems = []
+    for key, raw in options.items():
+        v, expected = _option_value(key, raw)
+        if v is None:
+            problems.append(f"{key}={raw!r}, {expected}")
+        else:
+            values[key] = v
+    if problems:
+        raise InvalidInputError.from_problems("model itm", problems)
+    out = np.empty(_kr.N_PARAMS)
+    out[_kr.P_CLIMATE] = values["climate"]
+    out[_kr.P_N_0] = values["n_0"]
+    out[_kr.P_EPSILON] = values["epsilon"]
+    out[_kr.P_SIGMA] = values["sigma"]
+    out[_kr.P_POLARIZATION] = values["polarization"]
+    out[_kr.P_MDVAR] = values["mdvar"]
+    out[_kr.P_TIME_PCT] = values["time_pct"]
+    out[_kr.P_LOCATION_PCT] = values["location_pct"]
+    out[_kr.P_SITUATION_PCT] = values["situation_pct"]
+    return out
+
+
+#: The ``itm`` path loss model (registered on import).
+ITM_MODEL = _pl.PathLossModel(
+    name="itm",
+    description="Longley-Rice ITM (point-to-point) over the terrain profile of each ray",
+    ray_fn=_kr.itm_ray_loss_db,
+    build_params=itm_params,
+    frequency_mhz=(20.0, 20000.0),
+    tx_height_m=(0.5, 3000.0),
+    rx_height_m=(0.5, 3000.0),
+    distance_m=(1000.0, 2_000_000.0),
+    source="Hufford, The ITS Irregular Terrain Model v1.2.2: the Algorithm; NTIA ITM v1.4",
+    options=tuple(ITM_MAP_DEFAULTS),
+)
+_pl.register_model(ITM_MODEL)

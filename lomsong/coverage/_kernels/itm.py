@@ -266,6 +266,137 @@ def least_squares_fit(
     return a - b * centre, a + b * (xn - centre)
 
 
+#: Most points :func:`terrain_irregularity_m` resamples (k = 25).
+DELTA_H_MAX_SAMPLES = 245
+#: Floats of scratch :func:`terrain_irregularity_into` needs: the samples and two side lists.
+DELTA_H_SCRATCH = 3 * DELTA_H_MAX_SAMPLES
+
+
+@njit(cache=True, nogil=True)
+def _select_kth(a: np.ndarray, lo: int, hi: int, k: int) -> None:
+    # Quickselect (Hoare partition, median of three) on a[lo:hi], in place: afterwards a[k]
+    # holds the value np.sort would put there, a[lo:k] <= a[k] <= a[k+1:hi].
+    hi -= 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+@njit(cache=True, nogil=True)
+def terrain_irregularity_into(
+    elev_m: np.ndarray,
+    spacing_m: float,
+    x1_m: float,
+    x2_m: float,
+    scratch: np.ndarray,
+    pivot_lo: float,
+    pivot_hi: float,
+) -> tuple[float, float, float]:
+    """:func:`terrain_irregularity_m` with caller-provided scratch and selection hints.
+
+    Returns ``(delta_h_m, q_lo, q_hi)``: the result and the two detrended order statistics it
+    came from (the 10 % and 90 % points).  ``scratch`` (``DELTA_H_SCRATCH`` floats) is
+    overwritten; nothing is allocated.  ``pivot_lo`` / ``pivot_hi`` are guesses a little above
+    the 10 % point and a little below the 90 % point (a radial caller passes the previous
+    receiver's, widened); with good guesses the order statistics are picked out of a handful
+    of values after one pass, with bad or NaN ones they come from a quickselect over all the
+    points.  The guesses only change the speed, never the result: the values are exactly the
+    ones a sort would give.
+    """
+    n_int = elev_m.shape[0] - 1
+    xa = x1_m / spacing_m
+    xb = x2_m / spacing_m
+    if xb - xa < 2.0:
+        return 0.0, 0.0, 0.0
+    ka = int(0.1 * (xb - xa + 8.0))
+    ka = min(max(4, ka), 25)
+    n = 10 * ka - 5
+    sn = float(n - 1)
+    step = (xb - xa) / sn
+    samples = scratch[:n]
+    # Linear interpolation at x_j = xa + j step between profile points k - 1 and k, with
+    # k = ceil(x_j) kept within [int(xa) + 1, n_int] (Hufford's DLTHX walks k forward from
+    # int(xa) + 1 and never past the last point).  Computed directly rather than walked, so the
+    # loop has no data-dependent branches; the sums of the least-squares line are taken on the
+    # way, on heights relative to the first profile point used (the line is shift-invariant).
+    k_first = int(xa + 1.0)
+    ref = elev_m[k_first - 1]
+    s_all = 0.0
+    t_all = 0.0
+    for j in range(n):
+        x = xa + j * step
+        k = min(max(int(math.ceil(x)), k_first), n_int)
+        v = (elev_m[k] - ref) + (elev_m[k] - elev_m[k - 1]) * (x - k)
+        samples[j] = v
+        s_all += v
+        t_all += j * v
+    # least_squares_fit(samples, 1.0, 0.0, sn): half weight at both ends, centred abscissae
+    first = samples[0]
+    last = samples[n - 1]
+    x0 = -0.5 * sn
+    inner = s_all - first - last
+    a = (0.5 * (first + last) + inner) / sn
+    b = 0.5 * (first - last) * x0 + (t_all - sn * last) + x0 * inner
+    b = b * 12.0 / ((sn * sn + 2.0) * sn)
+    z0 = a - b * 0.5 * sn
+    slope = b
+    # Detrend, and set aside the values below pivot_lo and above pivot_hi (branch-free: write
+    # always, advance when it belongs).
+    lows = scratch[DELTA_H_MAX_SAMPLES : DELTA_H_MAX_SAMPLES + n]
+    highs = scratch[2 * DELTA_H_MAX_SAMPLES : 2 * DELTA_H_MAX_SAMPLES + n]
+    n_lo = 0
+    n_hi = 0
+    for j in range(n):
+        r = samples[j] - (z0 + slope * j)
+        samples[j] = r
+        lows[n_lo] = r
+        n_lo += r < pivot_lo
+        highs[n_hi] = r
+        n_hi += r > pivot_hi
+    # ascending order statistics: the ka-th smallest and the ka-th largest
+    lo_idx = ka - 1
+    hi_idx = n - ka
+    selected = False
+    if n_lo >= ka:
+        _select_kth(lows, 0, n_lo, lo_idx)
+        q_lo = lows[lo_idx]
+    else:
+        _select_kth(samples, 0, n, lo_idx)
+        q_lo = samples[lo_idx]
+        selected = True
+    if n_hi >= ka:
+        _select_kth(highs, 0, n_hi, n_hi - ka)
+        q_hi = highs[n_hi - ka]
+    else:
+        _select_kth(samples, lo_idx + 1 if selected else 0, n, hi_idx)
+        q_hi = samples[hi_idx]
+    spread = q_hi - q_lo
+    return spread / (1.0 - 0.8 * math.exp(-(x2_m - x1_m) / 50.0e3)), q_lo, q_hi
+
+
 @njit(cache=True, nogil=True)
 def terrain_irregularity_m(elev_m: np.ndarray, spacing_m: float, x1_m: float, x2_m: float) -> float:
     """Terrain irregularity delta_h (m) between ``x1_m`` and ``x2_m``.
@@ -274,33 +405,10 @@ def terrain_irregularity_m(elev_m: np.ndarray, spacing_m: float, x1_m: float, x2
     removed, and the spread between the 10 % and 90 % values is scaled to the asymptotic
     interdecile range: ``dh(d) = dh_inf * (1 - 0.8 exp(-d / 50 km))``.
     """
-    n_int = elev_m.shape[0] - 1
-    xa = x1_m / spacing_m
-    xb = x2_m / spacing_m
-    if xb - xa < 2.0:
-        return 0.0
-    ka = int(0.1 * (xb - xa + 8.0))
-    ka = min(max(4, ka), 25)
-    n = 10 * ka - 5
-    kb = n - ka + 1
-    sn = float(n - 1)
-    step = (xb - xa) / sn
-    samples = np.empty(n)
-    k = int(xa + 1.0)
-    frac = xa - k
-    for j in range(n):
-        while frac > 0.0 and k < n_int:
-            frac -= 1.0
-            k += 1
-        samples[j] = elev_m[k] + (elev_m[k] - elev_m[k - 1]) * frac
-        frac += step
-    z0, zn = least_squares_fit(samples, 1.0, 0.0, sn)
-    slope = (zn - z0) / sn
-    for j in range(n):
-        samples[j] -= z0 + slope * j
-    ordered = np.sort(samples)  # ascending; the k-th largest is ordered[n - k]
-    spread = ordered[n - ka] - ordered[n - kb]
-    return spread / (1.0 - 0.8 * math.exp(-(x2_m - x1_m) / 50.0e3))
+    dh, _, _ = terrain_irregularity_into(
+        elev_m, spacing_m, x1_m, x2_m, np.empty(DELTA_H_SCRATCH), math.nan, math.nan
+    )
+    return dh
 
 
 @njit(cache=True, nogil=True)
@@ -454,7 +562,7 @@ def _line_of_sight_db(
 ) -> float:
     # Two-ray (direct + rough-ground reflection) loss blended with the extrapolated diffraction line.
     q = (1.0 - 0.8 * math.exp(-d_m / 50e3)) * delta_h_m
-    s = 0.78 * q * math.exp(-((q / 16.0) ** 0.25))
+    s = 0.78 * q * math.exp(-math.sqrt(math.sqrt(q / 16.0)))  # (q/16)^(1/4), without pow
     q = he_tx + he_rx
     sps = q / math.sqrt(d_m * d_m + q * q)
     r = (sps - z_g) / (sps + z_g) * math.exp(-min(10.0, wn * s * sps))
@@ -615,7 +723,7 @@ def reference_attenuation(
     wd1 = math.sqrt(1.0 + qk / q)
     xd1 = d_ml + theta_e / gamma_e
     q = (1.0 - 0.8 * math.exp(-d_sml / 50e3)) * delta_h_m
-    q *= 0.78 * math.exp(-((q / 16.0) ** 0.25))
+    q *= 0.78 * math.exp(-math.sqrt(math.sqrt(q / 16.0)))
     afo = min(15.0, 2.171 * math.log(1.0 + 4.77e-4 * h_tx_m * h_rx_m * wn * q))
     qk = 1.0 / abs(z_g)
     aht = 20.0

@@ -1,0 +1,254 @@
+"""``lomsong viewshed``: visibility from one observer, or from many in one process.
+
+Output follows ``gdal_viewshed``: a Byte GeoTIFF on the DEM's grid (same cell size and origin,
+clipped to the radius box), 255 visible, 0 invisible or beyond the radius.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger("lomsong.viewshed")
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("viewshed")(viewshed_command)
+
+
+_DEM = typer.Argument(..., metavar="DEM", help="DEM: GeoTIFF (any CRS) or SRTM .hgt; a "
+                      "geographic DEM is reprojected to the local UTM zone.")
+_OX = typer.Option(None, "-ox", "--observer-x",
+                   help="Observer x in the DEM file's CRS (as gdal_viewshed -ox).")
+_OY = typer.Option(None, "-oy", "--observer-y",
+                   help="Observer y in the DEM file's CRS (as gdal_viewshed -oy).")
+_LON = typer.Option(None, "--lon", help="Observer longitude (WGS 84, degrees).")
+_LAT = typer.Option(None, "--lat", help="Observer latitude (WGS 84, degrees).")
+_OBSERVERS = typer.Option(
+    None, "--observers", help="CSV with columns id,x,y (DEM file's CRS) or id,lon,lat: one "
+    "viewshed per row, written as <id>.tif in the -o folder, all in one process.")
+_HEIGHT = typer.Option(30.0, "--observer-height", "-oz", help="Antenna height above ground (m).")
+_TARGET = typer.Option(1.5, "--target-height", "-tz",
+                       help="Target (handset) height above ground (m).")
+_RADIUS = typer.Option(20000.0, "--radius", "-md",
+                       help="Maximum distance (m), cell centre to cell centre.")
+_CC = typer.Option(0.75, "--curvature-coeff", "-cc",
+                   help="1 - refraction coefficient, as gdal_viewshed -cc "
+                   "(0.75: k = 4/3; 0: flat earth).")
+_OUT = typer.Option(..., "-o", "--output", help="Output GeoTIFF, or a folder with --observers.")
+_OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
+
+
+def viewshed_command(
+    dem: Path = _DEM,
+    ox: float = _OX,
+    oy: float = _OY,
+    lon: float = _LON,
+    lat: float = _LAT,
+    observers: Path = _OBSERVERS,
+    observer_height: float = _HEIGHT,
+    target_height: float = _TARGET,
+    radius: float = _RADIUS,
+    curvature_coeff: float = _CC,
+    output: Path = _OUT,
+    overwrite: bool = _OVERWRITE,
+) -> None:
+    """Cells visible from an antenna (255) or not (0), on the DEM's own grid."""
+    from lomsong.coverage.errors import InvalidInputError, OutputExistsError
+
+    single_xy = ox is not None or oy is not None
+    single_ll = lon is not None or lat is not None
+    modes = [m for m, on in (("-ox/-oy", single_xy), ("--lon/--lat", single_ll),
+                             ("--observers", observers is not None)) if on]
+    if len(modes) != 1:
+        raise InvalidInputError(
+            "give the observer as exactly one of -ox/-oy, --lon/--lat or --observers"
+            + (f" (got {' and '.join(modes)})" if modes else ""))
+    if single_xy and (ox is None or oy is None):
+        raise InvalidInputError("-ox and -oy go together: give both")
+    if single_ll and (lon is None or lat is None):
+        raise InvalidInputError("--lon and --lat go together: give both")
+    if observers is not None and not observers.is_file():
+        raise InvalidInputError(f"--observers {observers}: no such file")
+
+    # Refuse to overwrite before any work is done.
+    if observers is None:
+        if output.exists() and not overwrite:
+            raise OutputExistsError(f"-o {output}: exists; pass --overwrite to replace it")
+        if output.is_dir():
+            raise InvalidInputError(f"-o {output}: is a folder; give a .tif file name")
+
+    from lomsong.geodata.dem import read_dem
+
+    grid = read_dem(dem)
+    to_grid = _to_grid_crs(dem, grid.crs)
+
+    if observers is None:
+        if single_xy:
+            x, y = to_grid("xy", ox, oy)
+            label = f"-ox {ox} -oy {oy}"
+        else:
+            x, y = to_grid("lonlat", lon, lat)
+            label = f"--lon {lon} --lat {lat}"
+        ids = [output.stem]
+        points = [(x, y)]
+        labels = [label]
+        paths = [output]
+    else:
+        ids, points, labels = _read_observers(observers, to_grid, grid)
+        paths = [output / f"{i}.tif" for i in ids]
+        if output.exists() and not output.is_dir():
+            raise InvalidInputError(f"-o {output}: with --observers, -o must be a folder")
+        taken = [str(p) for p in paths if p.exists()]
+        if taken and not overwrite:
+            shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+            raise OutputExistsError(f"{shown}: exist(s); pass --overwrite to replace")
+
+    from lomsong.coverage.viewshed import in_radius_mask, viewshed_many
+
+    results = viewshed_many(grid, points, observer_height_m=observer_height,
+                            target_height_m=target_height, radius_m=radius,
+                            curvature_coeff=curvature_coeff, labels=labels)
+    if observers is not None:
+        output.mkdir(parents=True, exist_ok=True)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    for ident, res, path in zip(ids, results, paths, strict=True):
+        _write_byte_tiff(path, res.visible, res.transform, res.crs)
+        inside = in_radius_mask(res, grid.cell_m)
+        n_vis = int((res.visible[inside] == 255).sum())
+        log.info("%s: %d of %d cells within %.0f m visible (%.1f %%) -> %s", ident, n_vis,
+                 int(inside.sum()), radius, 100.0 * n_vis / max(int(inside.sum()), 1), path)
+
+
+def _to_grid_crs(dem_path: Path, grid_crs: str):
+    """A function mapping ('xy', x, y) in the DEM file's CRS or ('lonlat', lon, lat) to the grid."""
+    import rasterio
+
+    with rasterio.open(dem_path) as src:
+        file_crs = src.crs
+
+    def convert(kind: str, a: float, b: float) -> tuple[float, float]:
+        from lomsong.geodata.dem import lonlat_to_xy
+
+        if kind == "lonlat":
+            if not (-180.0 <= a <= 180.0 and -90.0 <= b <= 90.0):
+                from lomsong.coverage.errors import InvalidInputError
+
+                raise InvalidInputError(f"lon={a}, lat={b}: not a WGS 84 position")
+            x, y = lonlat_to_xy(grid_crs, a, b)
+            return float(x), float(y)
+        if file_crs is None or file_crs.to_string() == grid_crs:
+            return float(a), float(b)
+        from pyproj import Transformer
+
+        t = Transformer.from_crs(file_crs.to_wkt(), grid_crs, always_xy=True)
+        x, y = t.transform(a, b)
+        return float(x), float(y)
+
+    return convert
+
+
+def _read_observers(path: Path, to_grid, grid):
+    """Rows of an observers CSV as (ids, points in the grid CRS, labels); all problems at once."""
+    import csv
+    import math
+
+    from lomsong.coverage.errors import InvalidInputError
+
+    name = path.name
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: cannot be read as UTF-8 CSV ({exc})") from exc
+    if not rows:
+        raise InvalidInputError(f"{name}: empty; expected a header id,x,y or id,lon,lat")
+    header = [h.strip().lower() for h in rows[0]]
+    col = {h: k for k, h in enumerate(header)}
+    has_xy = "x" in col and "y" in col
+    has_ll = "lon" in col and "lat" in col
+    missing = [c for c in ("id",) if c not in col]
+    if not (has_xy or has_ll):
+        missing.append("x,y or lon,lat")
+    if missing:
+        raise InvalidInputError(f"{name}: header {','.join(rows[0])!s} lacks column(s) "
+                                f"{'; '.join(missing)}; expected id,x,y or id,lon,lat")
+    if has_xy and has_ll:
+        raise InvalidInputError(f"{name}: has both x,y and lon,lat columns; keep one pair")
+    a_name, b_name = ("x", "y") if has_xy else ("lon", "lat")
+    kind = "xy" if has_xy else "lonlat"
+
+    problems: list[str] = []
+    ids: list[str] = []
+    points: list[tuple[float, float]] = []
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{name} row {line}"
+        if len(row) < len(header):
+            problems.append(f"{where}: {len(row)} fields, header has {len(header)}")
+            continue
+        ident = row[col["id"]].strip()
+        if not _ID_RE.match(ident):
+            problems.append(f"{where}: id={ident!r}, must be 1-100 letters, digits, '.', '_' or "
+                            "'-' (it names the output file)")
+        elif ident in seen:
+            problems.append(f"{where}: id={ident!r} repeats row {seen[ident]}")
+        else:
+            seen[ident] = line
+        vals = []
+        for field in (a_name, b_name):
+            raw = row[col[field]].strip()
+            try:
+                v = float(raw)
+                if not math.isfinite(v):
+                    raise ValueError
+                vals.append(v)
+            except ValueError:
+                problems.append(f"{where}: {field}={raw!r}, must be a finite number")
+        if len(vals) != 2:
+            continue
+        try:
+            x, y = to_grid(kind, vals[0], vals[1])
+        except InvalidInputError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        label = where if kind == "xy" else f"{where} (lon={vals[0]}, lat={vals[1]})"
+        if not grid.contains(x, y):
+            left, bottom, right, top = grid.bounds
+            problems.append(f"{label}: x={x:.1f}, y={y:.1f} is outside the DEM (bounds "
+                            f"{left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f} in {grid.crs})")
+            continue
+        ids.append(ident)
+        points.append((x, y))
+        labels.append(label)
+    if not problems and not ids:
+        problems.append(f"{name}: no observer rows after the header")
+    if problems:
+        raise InvalidInputError.from_problems(str(path), problems)
+    return ids, points, labels
+
+
+def _write_byte_tiff(path: Path, data, transform, crs: str) -> None:
+    """Write a Byte GeoTIFF atomically (a temporary file renamed into place)."""
+    import os
+
+    import rasterio
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with rasterio.open(tmp, "w", driver="GTiff", height=data.shape[0], width=data.shape[1],
+                           count=1, dtype="uint8", crs=crs, transform=transform) as dst:
+            dst.write(data, 1)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
