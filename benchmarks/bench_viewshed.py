@@ -200,7 +200,14 @@ def main(argv=None) -> int:
     subprocess.run(lomsong_cmd, check=True, env=env)
     cold_s = time.perf_counter() - t
 
-    gdal_times, ours_times = [], []
+    # The same process for the first observer alone: its time is the fixed start-up cost
+    # (Python, imports, Numba's first dispatch, the sweep order) plus one viewshed.
+    one_csv = out / "observer_o00.csv"
+    one_csv.write_text("\n".join(csv.read_text().splitlines()[:2]) + "\n")
+    one_cmd = [a if a != str(csv) else str(one_csv) for a in lomsong_cmd]
+    one_cmd[one_cmd.index(str(out / "lomsong"))] = str(out / "lomsong_one")
+
+    gdal_times, ours_times, one_times = [], [], []
     (out / "gdal").mkdir()
     for _ in range(args.repeats):
         t = time.perf_counter()
@@ -210,6 +217,9 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         subprocess.run(lomsong_cmd, check=True, env=env)
         ours_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        subprocess.run(one_cmd, check=True, env=env)
+        one_times.append(time.perf_counter() - t)
 
     # Compute alone, in this process (kernel warm): single thread and threaded.
     from lomsong.coverage.viewshed import viewshed_many
@@ -252,6 +262,16 @@ def main(argv=None) -> int:
     print(f"  1 x lomsong viewshed --observers:  {o_ms:8.0f} ms "
           f"(all: {', '.join(f'{t * 1000:.0f}' for t in ours_times)})")
     print(f"  ratio lomsong / gdal: {o_ms / g_ms:.2f} (target <= 0.50)")
+    one_ms = _median_ms(one_times)
+    n = len(pts)
+    marginal = (o_ms - one_ms) / max(n - 1, 1)
+    fixed = one_ms - marginal
+    print(f"  1 x lomsong viewshed, first observer only: {one_ms:8.0f} ms, so lomsong's fixed "
+          f"start-up is ~{fixed:.0f} ms and each further observer ~{marginal:.0f} ms "
+          f"(gdal_viewshed: {g_ms / n:.0f} ms per observer, start-up included)")
+    if g_ms / n > 2 * marginal:
+        print(f"  at these rates lomsong takes half of gdal's time from about "
+              f"{math.ceil(fixed / (g_ms / n / 2 - marginal))} observers per process")
     print(f"  first lomsong run, cold Numba cache: {cold_s * 1000:.0f} ms, so compiling costs "
           f"about {cold_s * 1000 - o_ms:.0f} ms once")
     print(f"  in-process compute only ({len(pts)} observers): 1 thread "

@@ -120,10 +120,12 @@ def viewshed_command(
         output.parent.mkdir(parents=True, exist_ok=True)
     for ident, res, path in zip(ids, results, paths, strict=True):
         _write_byte_tiff(path, res.visible, res.transform, res.crs)
-        inside = in_radius_mask(res, grid.cell_m)
-        n_vis = int((res.visible[inside] == 255).sum())
-        log.info("%s: %d of %d cells within %.0f m visible (%.1f %%) -> %s", ident, n_vis,
-                 int(inside.sum()), radius, 100.0 * n_vis / max(int(inside.sum()), 1), path)
+        if log.isEnabledFor(logging.INFO):
+            inside = in_radius_mask(res, grid.cell_m)
+            n_in = int(inside.sum())
+            n_vis = int((res.visible[inside] == 255).sum())
+            log.info("%s: %d of %d cells within %.0f m visible (%.1f %%) -> %s", ident, n_vis,
+                     n_in, radius, 100.0 * n_vis / max(n_in, 1), path)
 
 
 def _to_grid_crs(dem_path: Path, grid_crs: str):

@@ -199,9 +199,10 @@ def viewshed_many(
         raise InvalidInputError.from_problems(dem.source or "observers", problems)
 
     elev = np.ascontiguousarray(dem.elevation_m, dtype=np.float32)
-    rc = int(math.floor(radius_m / cell_m))
+    geo = sweep_geometry(float(cell_m), float(radius_m))
+    rc = geo.radius_cells  # the disc's own extent: the output box must hold every disc cell
     nrows, ncols = elev.shape
-    window = max(0, rc) + 1
+    window = rc + 1  # corners of the outermost cells read one cell further
     for k, (r, c) in enumerate(cells):
         sub = elev[max(r - window, 0):r + window + 1, max(c - window, 0):c + window + 1]
         if not np.isfinite(sub).all():
@@ -209,7 +210,6 @@ def viewshed_many(
             raise InvalidInputError(
                 f"{dem.source or 'DEM'}: {int((~np.isfinite(sub)).sum())} cells without "
                 f"elevation within the radius of {label}; fill voids first (read_dem does)")
-    geo = sweep_geometry(float(cell_m), float(radius_m))
     curv_per_m = float(curvature_coeff) / (2.0 * float(earth_radius_m))
 
     from lomsong.coverage._kernels.viewshed import viewshed_sweep

@@ -20,10 +20,11 @@ ACM JEA 13, 2009, with M. Metz's surface interpolation as shipped in GRASS 7 and
 
 Algorithm: an angular sweep (van Kreveld) over three events per cell of the radius disc.  The
 event order depends only on cell size and radius, so it is built once (:func:`disc_events`,
-sorted by the caller) and every observer reuses it.  Within each 45-degree octant the cells the sweep ray crosses form a
-staircase: at most two per column along the octant's main axis, and their distance order is the
-column order.  So the status structure is a max segment tree over ``2 * (radius_cells + 1)``
-column slots (a few kB, in L1 cache), rebuilt at each octant boundary.
+sorted by the caller) and every observer reuses it.  Within each 45-degree octant the cells the
+sweep ray crosses form a staircase: at most two per column along the octant's main axis, and
+their distance order is the column order.  So the status structure is a max segment tree over
+``2 * (radius_cells + 2)`` column slots (a few kB, in L1 cache), re-slotted when the main axis
+changes.  Per observer the cost is O(n log r) for the disc's n cells and radius r (in cells).
 
 Every function here takes ndarrays and scalars and returns new ndarrays; none writes to its
 inputs.  The two called once per event (``_tree_set``, ``_blocked``) are inlined at Numba IR
@@ -47,7 +48,7 @@ ENTER = 2
 MAX_OFFSET = 2047
 
 #: atan2 of real-equal directions differs by a few ulp (~1e-15 rad); distinct lattice directions
-#: within MAX_OFFSET differ by more than 1e-8 rad.  Adding type * 1e-12 orders ties by type.
+#: within MAX_OFFSET differ by more than 5e-9 rad.  Adding type * 1e-12 orders ties by type.
 _TYPE_EPS = 1e-12
 
 
@@ -78,7 +79,7 @@ def corner_signs(dr, dc):
 
 @njit(cache=True, nogil=True)
 def encode(dr, dc, er, ec, xr, xc, typ):
-    """Pack a cell offset, its corner signs and an event type into one non-negative int32."""
+    """Pack a cell offset, its corner signs and an event type into bits 0-29 of an int."""
     bits = (1 if er > 0 else 0) | (2 if ec > 0 else 0) | (4 if xr > 0 else 0) | (
         8 if xc > 0 else 0)
     return np.int32(((dr + 2048) << 18) | ((dc + 2048) << 6) | (bits << 2) | typ)
