@@ -68,7 +68,7 @@ from numba import njit
 
 from lomsong.coverage._kernels import itm as _k
 from lomsong.coverage._kernels.pathloss import fspl_db
-from lomsong.coverage._kernels.radial import MIN_PATH_M, _hull_push
+from lomsong.coverage._kernels.radial import MIN_PATH_M, _hull_push, hull_support_index
 
 # Layout of ``params``.
 P_CLIMATE = 0
@@ -92,18 +92,6 @@ _BOUND_SLACK = 1e-12
 _PIVOT_MARGIN = 0.05
 
 
-@njit(cache=True, nogil=True)
-def _support_index(hx, hy, m: int, slope: float) -> int:
-    """Index of the hull vertex maximising ``hy - slope * hx`` (the first one on a tie)."""
-    lo = 0
-    hi = m - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if hy[mid + 1] - slope * hx[mid + 1] > hy[mid] - slope * hx[mid]:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 @njit(cache=True, nogil=True)
@@ -295,7 +283,7 @@ def _receiver_loss(
     dl_tx = d
     dl_rx = d
     if m_tx > 0:
-        v = _support_index(tx_hx, tx_hy, m_tx, qc)
+        v = hull_support_index(tx_hx, tx_hy, m_tx, qc)
         a = tx_hy[v] - qc * tx_hx[v]
         if a > th_tx:
             th_tx = a

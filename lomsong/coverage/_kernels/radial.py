@@ -292,8 +292,11 @@ def _hull_tangent_from_right(hx, hy, m: int, qx: float, qy: float) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _hull_support(hx, hy, m: int, slope: float) -> float:
-    """``max_i (hy_i - slope * hx_i)`` over the hull (its highest point above lines of ``slope``)."""
+def hull_support_index(hx, hy, m: int, slope: float) -> int:
+    """Index of the upper-hull vertex maximising ``hy - slope * hx`` (the first one on a tie).
+
+    ``hy - slope * hx`` is unimodal along an upper convex hull, so a binary search finds it.
+    """
     lo = 0
     hi = m - 1
     while lo < hi:
@@ -302,7 +305,14 @@ def _hull_support(hx, hy, m: int, slope: float) -> float:
             lo = mid + 1
         else:
             hi = mid
-    return hy[lo] - slope * hx[lo]
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _hull_support(hx, hy, m: int, slope: float) -> float:
+    """``max_i (hy_i - slope * hx_i)`` over the hull (its highest point above lines of ``slope``)."""
+    k = hull_support_index(hx, hy, m, slope)
+    return hy[k] - slope * hx[k]
 
 
 # --------------------------------------------------------------------------------------------
