@@ -106,19 +106,10 @@ def _splat_kwargs() -> dict:
 
 
 def ours_at(raster, crs, lon, lat):
-    """Our raster's value at each lon/lat (the cell containing it), NaN outside."""
-    import numpy as np
-    from rasterio.transform import rowcol
+    """Our raster's value at each lon/lat (see :func:`splat_peer.raster_at`)."""
+    from benchmarks.splat_peer import raster_at
 
-    from lomsong.geodata.dem import lonlat_to_xy
-
-    px, py = lonlat_to_xy(crs, lon, lat)
-    rows, cols = (np.asarray(a) for a in rowcol(raster.transform, px, py))
-    h, w = raster.values.shape
-    ok = (rows >= 0) & (cols >= 0) & (rows < h) & (cols < w)
-    out = np.full(np.shape(lon), np.nan)
-    out[ok] = raster.values[rows[ok], cols[ok]]
-    return out
+    return raster_at(raster, crs, lon, lat)
 
 
 def diff_stats(diff) -> str:

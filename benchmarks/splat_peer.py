@@ -110,3 +110,19 @@ def run_splat_pathloss(
         loss_db=np.array(losses), obstructed=np.array(obst, dtype=bool), elapsed_s=elapsed,
         command=tuple(cmd),
     )
+
+
+def raster_at(raster, crs, lon, lat):
+    """A lomsong raster's value at each lon/lat (the cell containing it), NaN outside: how a
+    SPLAT! point is matched to our grid."""
+    from rasterio.transform import rowcol
+
+    from lomsong.geodata.dem import lonlat_to_xy
+
+    px, py = lonlat_to_xy(crs, lon, lat)
+    rows, cols = (np.asarray(a) for a in rowcol(raster.transform, px, py))
+    h, w = raster.values.shape
+    ok = (rows >= 0) & (cols >= 0) & (rows < h) & (cols < w)
+    out = np.full(np.shape(lon), np.nan)
+    out[ok] = raster.values[rows[ok], cols[ok]]
+    return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.splat_peer import prepare_sdf, run_splat_pathloss, splat_available
+from benchmarks.splat_peer import prepare_sdf, raster_at, run_splat_pathloss, splat_available
 from lomsong.coverage import itm
 from lomsong.coverage import pathloss as pl
 
@@ -27,20 +27,6 @@ pytestmark = [pytest.mark.peer, pytest.mark.shared]
 
 LON, LAT, RADIUS_KM = 105.64, 21.63, 5.0  # Đại Từ: valleys and ridges, well inside the tile
 HEIGHT_M, FREQ_MHZ = 30.0, 1800.0
-
-
-def _ours_at(raster, crs, lon, lat):
-    from rasterio.transform import rowcol
-
-    from lomsong.geodata.dem import lonlat_to_xy
-
-    px, py = lonlat_to_xy(crs, lon, lat)
-    rows, cols = (np.asarray(a) for a in rowcol(raster.transform, px, py))
-    h, w = raster.values.shape
-    ok = (rows >= 0) & (cols >= 0) & (rows < h) & (cols < w)
-    out = np.full(np.shape(lon), np.nan)
-    out[ok] = raster.values[rows[ok], cols[ok]]
-    return out
 
 
 def test_itm_map_median_within_3_db_of_splat(tmp_path_factory):
@@ -61,7 +47,7 @@ def test_itm_map_median_within_3_db_of_splat(tmp_path_factory):
     x, y = lonlat_to_xy(dem.crs, LON, LAT)
     ours_map = pl.path_loss_map(dem, x, y, tx_height_m=HEIGHT_M, frequency_mhz=FREQ_MHZ,
                                 radius_m=RADIUS_KM * 1000.0, model="itm")
-    ours = _ours_at(ours_map, dem.crs, splat.lon, splat.lat)
+    ours = raster_at(ours_map, dem.crs, splat.lon, splat.lat)
     common = np.isfinite(ours) & np.isfinite(splat.loss_db)
     assert common.sum() > 8000  # about pi 5^2 km^2 of 3-arc-second points
     diff = ours[common] - splat.loss_db[common]

@@ -18,24 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.splat_peer import prepare_sdf, run_splat_pathloss, splat_available
+from benchmarks.splat_peer import prepare_sdf, raster_at, run_splat_pathloss, splat_available
 from lomsong.coverage import pathloss as pl
 
 pytestmark = [pytest.mark.peer, pytest.mark.shared]
-
-
-def _ours_at(raster, dem_crs, lon, lat):
-    from rasterio.transform import rowcol
-
-    from lomsong.geodata.dem import lonlat_to_xy
-
-    px, py = lonlat_to_xy(dem_crs, lon, lat)
-    rows, cols = (np.asarray(a) for a in rowcol(raster.transform, px, py))
-    h, w = raster.values.shape
-    ok = (rows >= 0) & (cols >= 0) & (rows < h) & (cols < w)
-    out = np.full(np.shape(lon), np.nan)
-    out[ok] = raster.values[rows[ok], cols[ok]]
-    return out
 
 
 def test_p526_against_splat_itm(tmp_path_factory):
@@ -52,8 +38,8 @@ def test_p526_against_splat_itm(tmp_path_factory):
     x, y = lonlat_to_xy(dem.crs, lon, lat)
     maps = {m: pl.path_loss_map(dem, x, y, tx_height_m=30.0, frequency_mhz=900.0,
                                 radius_m=radius_km * 1000.0, model=m) for m in ("p526", "fspl")}
-    ours = _ours_at(maps["p526"], dem.crs, splat.lon, splat.lat)
-    free = _ours_at(maps["fspl"], dem.crs, splat.lon, splat.lat)
+    ours = raster_at(maps["p526"], dem.crs, splat.lon, splat.lat)
+    free = raster_at(maps["fspl"], dem.crs, splat.lon, splat.lat)
     common = np.isfinite(ours)
     assert common.sum() > 5000  # about pi 5^2 km^2 of 90 m cells
     diff = ours - splat.loss_db
