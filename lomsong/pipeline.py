@@ -264,7 +264,7 @@ def run_pipeline(
     from lomsong.coverage.gaps import mark_villages, summarize
     from lomsong.geodata import outputs
     from lomsong.geodata.dem import read_dem
-    from lomsong.geodata.towers import parse_towers
+    from lomsong.geodata.towers import concat_tower_csvs, parse_towers
     from lomsong.geodata.villages import (
         assign_communes,
         attach_fiber_distance,
@@ -288,13 +288,11 @@ def run_pipeline(
     # 1. Read and validate every input before any work.
     step("read DEM", 0.0)
     dem = read_dem(cfg.dem, resolution_m=cfg.resolution_m)
-    tower_bytes = b""
+    tower_files = [(Path(p).read_bytes(), str(p)) for p in cfg.towers]
     towers: list[Tower] = []
-    for path in cfg.towers:
-        data = Path(path).read_bytes()
-        towers += parse_towers(data, str(path), crs=dem.crs, bounds=dem.bounds,
+    for data, name in tower_files:
+        towers += parse_towers(data, name, crs=dem.crs, bounds=dem.bounds,
                                radius_m=cfg.radius_m)
-        tower_bytes = _concat_csv(tower_bytes, data)
     ids = [t.cell_id for t in towers]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
@@ -369,7 +367,7 @@ def run_pipeline(
         trows = towers_to_rows(towers)
         (tmp / "towers.csv").write_bytes(outputs.csv_bytes(trows, list(trows[0].keys())))
         (tmp / "inputs").mkdir()
-        (tmp / "inputs" / "towers.csv").write_bytes(tower_bytes)
+        (tmp / "inputs" / "towers.csv").write_bytes(concat_tower_csvs(tower_files))
         _write_maps(tmp, cfg, records, carriers, towers, services, dem, communes, fiber)
         run_meta = _run_meta(cfg, dem, towers, villages, timings, illustrative)
         timings["write_s"] = time.perf_counter() - t2
@@ -400,15 +398,6 @@ def gap_columns(carrier: str, rats: tuple[str, ...] = RATS) -> list[str]:
         cols += [f"{k}_{r}_status", f"{k}_{r}_best_dbm", f"{k}_{r}_p_cov",
                  f"{k}_{r}_share_above", f"{k}_{r}_serving_site"]
     return cols
-
-
-def _concat_csv(acc: bytes, data: bytes) -> bytes:
-    """Several tower CSVs as one (header union), so a later version can replace one carrier."""
-    if not acc:
-        return data.decode("utf-8-sig").encode("utf-8")
-    from lomsong.geodata.towers import replace_carrier_rows
-
-    return replace_carrier_rows(acc, data, carrier="\0none")
 
 
 def _write_maps(tmp, cfg, records, carriers, towers, services, dem, communes, fiber) -> None:

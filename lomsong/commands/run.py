@@ -28,11 +28,8 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute everything."),
 ) -> None:
     """Compute the gap map: villages without 3G/4G/5G per carrier, lõm sóng, no fiber."""
-    from lomsong.coverage.errors import InvalidInputError, OutputExistsError
+    from lomsong.coverage.errors import InvalidInputError
     from lomsong.pipeline import load_config, run_pipeline, sample_dir
-
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"--out={out}: exists; use --overwrite to replace it")
     overrides = {
         "dem": dem.resolve() if dem else None,
         "towers": tuple(t.resolve() for t in towers) if towers else None,

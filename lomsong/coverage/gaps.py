@@ -166,14 +166,6 @@ def column_key(carrier: str) -> str:
     return carrier.lower().replace(" ", "_")
 
 
-def _norm_sf(z: np.ndarray) -> np.ndarray:
-    """Standard normal survival function Q(z), vectorised, via erfc (no SciPy needed)."""
-    from math import erfc, sqrt
-
-    v = np.vectorize(lambda t: 0.5 * erfc(t / sqrt(2.0)), otypes=[np.float64])
-    return v(z) if z.size else z.astype(np.float64)
-
-
 def footprint_cells(
     shape: tuple[int, int], row: float, col: float, radius_cells: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -214,8 +206,11 @@ def mark_service(
     k = int(np.argmax(vals))
     share = float(np.count_nonzero(vals >= threshold_dbm)) / n
     if sigma_db > 0:
-        z = (threshold_dbm - values_dbm[finite].astype(np.float64)) / sigma_db
-        p = float(_norm_sf(z).sum()) / n
+        from scipy.special import ndtr
+
+        # P(S + X >= threshold), X ~ N(0, sigma): the normal CDF of (S - threshold) / sigma
+        z = (values_dbm[finite].astype(np.float64) - threshold_dbm) / sigma_db
+        p = float(ndtr(z).sum()) / n
     else:
         p = share
     return float(values_dbm[k]), int(servers[k]), share, p

@@ -78,13 +78,13 @@ def csv_bytes(rows: Iterable[dict], columns: list[str]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def feature_collection(records: Iterable[GapRecord], carriers=None, polygons: bool = True) -> dict:
+def feature_collection(records: Iterable[GapRecord], carriers=None) -> dict:
     """A GeoJSON FeatureCollection (EPSG:4326) of records, properties = ``GapRecord.flat``."""
     from shapely.geometry import mapping
 
     feats = []
     for r in records:
-        geom = r.geometry if (polygons and r.geometry is not None) else None
+        geom = r.geometry
         if geom is None or geom.geom_type == "Point":
             g = {"type": "Point", "coordinates": [round(r.lon, 6), round(r.lat, 6)]}
         else:

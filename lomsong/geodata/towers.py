@@ -306,6 +306,31 @@ def towers_to_rows(towers: Iterable[Tower]) -> list[dict]:
     return out
 
 
+def _rows_of(data: bytes, name: str) -> tuple[list[str], list[dict]]:
+    reader = csv.DictReader(io.StringIO(_decode(data, name), newline=""))
+    cols = [c.strip() for c in reader.fieldnames or []]
+    rows = [{(k or "").strip(): v for k, v in r.items() if k is not None} for r in reader]
+    return cols, rows
+
+
+def _csv_of(parts: list[tuple[list[str], list[dict]]]) -> bytes:
+    """One CSV (UTF-8, no BOM) from several row sets; columns are the union, in order."""
+    cols: list[str] = []
+    for part_cols, _ in parts:
+        cols += [c for c in part_cols if c not in cols]
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for _, rows in parts:
+        w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def concat_tower_csvs(files: list[tuple[bytes, str]]) -> bytes:
+    """Several tower CSVs (``(data, name)``) as one, header union: a run's tower input."""
+    return _csv_of([_rows_of(data, name) for data, name in files])
+
+
 def replace_carrier_rows(old_csv: bytes, new_csv: bytes, carrier: str,
                          name: str = "upload.csv") -> bytes:
     """The tower input of a new version: ``old_csv`` without ``carrier``'s rows, plus ``new_csv``.
@@ -314,21 +339,7 @@ def replace_carrier_rows(old_csv: bytes, new_csv: bytes, carrier: str,
     are the union of both headers, in order; the result is UTF-8 without BOM.  Rows are matched
     to carriers the same way :func:`parse_towers` does (``carrier`` column, else MCC/MNC).
     """
-    old = list(csv.DictReader(io.StringIO(_decode(old_csv, "towers.csv"), newline="")))
-    new = list(csv.DictReader(io.StringIO(_decode(new_csv, name), newline="")))
-    old_cols = list(old[0].keys()) if old else []
-    new_cols = list(new[0].keys()) if new else []
-    cols = [c.strip() for c in old_cols] + [c.strip() for c in new_cols
-                                            if c.strip() not in {o.strip() for o in old_cols}]
-
-    def carrier_of(row: dict) -> str | None:
-        row = {k.strip(): v for k, v in row.items() if k is not None}
-        return _carrier_of(row, "", [])
-
-    kept = [r for r in old if carrier_of(r) != carrier]
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in kept + new:
-        w.writerow({(k or "").strip(): v for k, v in r.items() if k is not None})
-    return buf.getvalue().encode("utf-8")
+    old_cols, old = _rows_of(old_csv, "towers.csv")
+    new_cols, new = _rows_of(new_csv, name)
+    kept = [r for r in old if _carrier_of(r, "", []) != carrier]
+    return _csv_of([(old_cols, kept), (new_cols, new)])

@@ -68,7 +68,12 @@ from numba import njit
 
 from lomsong.coverage._kernels import itm as _k
 from lomsong.coverage._kernels.pathloss import fspl_db
-from lomsong.coverage._kernels.radial import MIN_PATH_M, _hull_push, hull_support_index
+from lomsong.coverage._kernels.radial import (
+    MIN_PATH_M,
+    _hull_push,
+    hull_support_index,
+    hull_tangent_index,
+)
 
 # Layout of ``params``.
 P_CLIMATE = 0
@@ -90,22 +95,6 @@ _BOUND_SLACK = 1e-12
 #: inside its 10 % and 90 % points: wide enough that the next receiver's points usually fall
 #: outside them (one pass, then a pick among a few values), narrow enough to leave few extra.
 _PIVOT_MARGIN = 0.05
-
-
-
-
-@njit(cache=True, nogil=True)
-def _tangent_index(hx, hy, m: int, qx: float, qy: float) -> int:
-    """Index of the hull vertex maximising ``(hy - qy) / (qx - hx)``, ``qx`` right of all."""
-    lo = 0
-    hi = m - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if (hy[mid + 1] - qy) * (qx - hx[mid]) > (hy[mid] - qy) * (qx - hx[mid + 1]):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 @njit(cache=True, nogil=True)
@@ -239,7 +228,7 @@ def itm_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params
 def _rx_horizon(z_m, spacing, d, z_rx, qc, q_ref, rx_hx, rx_hy, rx_hi, m_rx):
     """Receiver horizon ``(theta, distance)`` over all intermediate points (see module doc)."""
     g_r = z_rx - q_ref * d * d
-    v = _tangent_index(rx_hx, rx_hy, m_rx, d, g_r)
+    v = hull_tangent_index(rx_hx, rx_hy, m_rx, d, g_r)
     best = -math.inf
     best_i = -1
     # the q_ref tangent vertex and its right neighbour (rounding in the binary search)

@@ -277,8 +277,9 @@ def _hull_push(hx, hy, m: int, x: float, y: float) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _hull_tangent_from_right(hx, hy, m: int, qx: float, qy: float) -> float:
-    """``max_i (hy_i - qy) / (qx - hx_i)`` over the hull, for ``qx`` right of every vertex."""
+def hull_tangent_index(hx, hy, m: int, qx: float, qy: float) -> int:
+    """Index of the hull vertex maximising ``(hy_i - qy) / (qx - hx_i)``, ``qx`` right of all
+    vertices: the tangent from (qx, qy) to the upper hull, by binary search."""
     lo = 0
     hi = m - 1
     while lo < hi:
@@ -288,7 +289,14 @@ def _hull_tangent_from_right(hx, hy, m: int, qx: float, qy: float) -> float:
             lo = mid + 1
         else:
             hi = mid
-    return (hy[lo] - qy) / (qx - hx[lo])
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def _hull_tangent_from_right(hx, hy, m: int, qx: float, qy: float) -> float:
+    """``max_i (hy_i - qy) / (qx - hx_i)`` over the hull, for ``qx`` right of every vertex."""
+    k = hull_tangent_index(hx, hy, m, qx, qy)
+    return (hy[k] - qy) / (qx - hx[k])
 
 
 @njit(cache=True, nogil=True)
@@ -407,14 +415,13 @@ def fspl_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, param
 
 
 @njit(cache=True, nogil=True)
-def hata_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params):
-    """Okumura-Hata, never below free space.  ``params[0]``: environment code (0..3).
+def _hata_family_ray(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, env, cost231):
+    """Okumura-Hata (``cost231`` False) or COST-231-Hata along a ray, never below free space.
 
-    Hata ignores the profile: ``h_b`` is the mast height above its own ground, ``d`` the
-    horizontal distance.  Below 1 km (outside Hata's range) the formula is extrapolated and
+    These models ignore the profile: ``h_b`` is the mast height above its own ground, ``d`` the
+    horizontal distance.  Below 1 km (outside their range) the formula is extrapolated and
     floored at free-space loss; sample 0 is free space.
     """
-    env = int(params[0])
     n = dist_m.shape[0]
     out = np.empty(n)
     h_ts = z_m[0] + tx_height_m
@@ -422,27 +429,28 @@ def hata_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, param
         fs = fspl_db(_path_length_m(dist_m[j], h_ts - z_m[j] - rx_height_m), frequency_mhz)
         if j == 0:
             out[j] = fs
+            continue
+        d_km = dist_m[j] * 1.0e-3
+        if cost231:
+            hl = cost231_hata_db(d_km, frequency_mhz, tx_height_m, rx_height_m, env)
         else:
-            hl = hata_db(dist_m[j] * 1.0e-3, frequency_mhz, tx_height_m, rx_height_m, env)
-            out[j] = max(hl, fs)
+            hl = hata_db(d_km, frequency_mhz, tx_height_m, rx_height_m, env)
+        out[j] = max(hl, fs)
     return out
+
+
+@njit(cache=True, nogil=True)
+def hata_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params):
+    """Okumura-Hata, never below free space.  ``params[0]``: environment code (0..3)."""
+    return _hata_family_ray(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz,
+                            int(params[0]), False)
 
 
 @njit(cache=True, nogil=True)
 def cost231_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params):
     """COST-231-Hata, never below free space.  ``params[0]``: environment code (0..3)."""
-    env = int(params[0])
-    n = dist_m.shape[0]
-    out = np.empty(n)
-    h_ts = z_m[0] + tx_height_m
-    for j in range(n):
-        fs = fspl_db(_path_length_m(dist_m[j], h_ts - z_m[j] - rx_height_m), frequency_mhz)
-        if j == 0:
-            out[j] = fs
-        else:
-            hl = cost231_hata_db(dist_m[j] * 1.0e-3, frequency_mhz, tx_height_m, rx_height_m, env)
-            out[j] = max(hl, fs)
-    return out
+    return _hata_family_ray(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz,
+                            int(params[0]), True)
 
 
 #: ``params[2]`` values of :func:`rma_ray_loss_db`.
