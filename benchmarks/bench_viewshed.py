@@ -11,7 +11,9 @@ curvature coefficient 0.75 (GRASS ``-c -r refraction_coeff=0.25``).
   sweep.  Targets: lomsong's mean >= 99 %, and per observer lomsong >= gdal_viewshed.
 * Speed: wall time of ONE ``lomsong viewshed --observers`` process for the 20 observers against
   20 ``gdal_viewshed`` processes, in alternation, median over ``--repeats`` rounds, with the
-  Numba cache warm.  The first (cold-cache) run is reported separately as the compile cost.
+  kernel cache warm (the compiled kernel built, as after any first run).  The first
+  (empty-cache) run is reported separately as the compile cost, and the same command on Numba's
+  JIT kernel (``LOMSONG_AOT=0``) beside it.
 
 Run from the repository root::
 
@@ -196,9 +198,17 @@ def main(argv=None) -> int:
                    "--target-height", str(args.target), "--radius", str(args.radius),
                    "--curvature-coeff", str(args.cc), "-o", str(out / "lomsong"), "--overwrite"]
     env = dict(os.environ, NUMBA_CACHE_DIR=str(out / "numba-cache"))
+    env.pop("LOMSONG_CACHE_DIR", None)  # the compiled kernel goes to numba-cache/lomsong-aot
     t = time.perf_counter()
     subprocess.run(lomsong_cmd, check=True, env=env)
     cold_s = time.perf_counter() - t
+    # The same command on Numba's JIT kernel (LOMSONG_AOT=0), to show what compiling ahead of
+    # time buys; its own first run compiles into the same Numba cache.
+    jit_env = dict(env, LOMSONG_AOT="0")
+    jit_cmd = [a if a != str(out / "lomsong") else str(out / "lomsong_jit") for a in lomsong_cmd]
+    t = time.perf_counter()
+    subprocess.run(jit_cmd, check=True, env=jit_env)
+    jit_cold_s = time.perf_counter() - t
 
     # The same process for the first observer alone: its time is the fixed start-up cost
     # (Python, imports, Numba's first dispatch, the sweep order) plus one viewshed.
@@ -207,7 +217,7 @@ def main(argv=None) -> int:
     one_cmd = [a if a != str(csv) else str(one_csv) for a in lomsong_cmd]
     one_cmd[one_cmd.index(str(out / "lomsong"))] = str(out / "lomsong_one")
 
-    gdal_times, ours_times, one_times = [], [], []
+    gdal_times, ours_times, one_times, jit_times = [], [], [], []
     (out / "gdal").mkdir()
     for _ in range(args.repeats):
         t = time.perf_counter()
@@ -220,9 +230,15 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         subprocess.run(one_cmd, check=True, env=env)
         one_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        subprocess.run(jit_cmd, check=True, env=jit_env)
+        jit_times.append(time.perf_counter() - t)
 
-    # Compute alone, in this process (kernel warm): single thread and threaded.
-    from lomsong.coverage.viewshed import viewshed_many
+    # Compute alone, in this process (kernel warm): single thread and threaded, on the same
+    # compiled kernel the command used.
+    os.environ["NUMBA_CACHE_DIR"] = env["NUMBA_CACHE_DIR"]
+    os.environ.pop("LOMSONG_CACHE_DIR", None)
+    from lomsong.coverage.viewshed import sweep_kernels, viewshed_many
 
     grid = dem
     viewshed_many(grid, pts[:1], observer_height_m=args.height, radius_m=args.radius,
@@ -272,9 +288,14 @@ def main(argv=None) -> int:
     if g_ms / n > 2 * marginal:
         print(f"  at these rates lomsong takes half of gdal's time from about "
               f"{math.ceil(fixed / (g_ms / n / 2 - marginal))} observers per process")
-    print(f"  first lomsong run, cold Numba cache: {cold_s * 1000:.0f} ms, so compiling costs "
-          f"about {cold_s * 1000 - o_ms:.0f} ms once")
-    print(f"  in-process compute only ({len(pts)} observers): 1 thread "
+    j_ms = _median_ms(jit_times)
+    print(f"  the same command on Numba's JIT kernel (LOMSONG_AOT=0): {j_ms:8.0f} ms "
+          f"(ratio to gdal {j_ms / g_ms:.2f}; all: {', '.join(f'{t * 1000:.0f}' for t in jit_times)})")
+    print(f"  first lomsong run, empty cache (builds the compiled kernel): {cold_s * 1000:.0f} ms, "
+          f"so compiling costs about {cold_s * 1000 - o_ms:.0f} ms once; first JIT run "
+          f"{jit_cold_s * 1000:.0f} ms")
+    kind = "compiled ahead of time" if sweep_kernels().ahead_of_time else "Numba JIT"
+    print(f"  in-process compute only ({len(pts)} observers, {kind} kernel): 1 thread "
           f"{_median_ms(inproc[1]):.0f} ms, {min(os.cpu_count() or 1, len(pts))} threads "
           f"{_median_ms(inproc[None]):.0f} ms")
     ok_mean = np.mean(ours_agree) >= 0.99

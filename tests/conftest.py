@@ -34,10 +34,11 @@ def flat_dem():
     return DemGrid(elevation_m=elev, transform=t, crs="EPSG:32648")
 
 
-# In CI (.ci/run sets LOMSONG_REQUIRE_PEERS=1) the peer tools and ../shared are installed, so a
-# test marked peer/shared/browser that skips means a broken install step: make it fail instead.
+# In CI (.ci/run sets LOMSONG_REQUIRE_PEERS=1) the peer tools, a C compiler and ../shared are
+# installed, so a test marked peer/shared/browser/compiler that skips means a broken install
+# step: make it fail instead.
 REQUIRE_PEERS = os.environ.get("LOMSONG_REQUIRE_PEERS") == "1"
-PEER_TOOLS = ("gdal_viewshed", "gdalwarp", "grass", "splat", "chromium")
+PEER_TOOLS = ("gdal_viewshed", "gdalwarp", "grass", "splat", "chromium", "gcc")
 
 
 def pytest_sessionstart(session):
@@ -55,7 +56,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if REQUIRE_PEERS and rep.skipped and any(
-        item.get_closest_marker(m) for m in ("peer", "shared", "browser")
+        item.get_closest_marker(m) for m in ("peer", "shared", "browser", "compiler")
     ):
         rep.outcome = "failed"
         rep.longrepr = f"skipped under LOMSONG_REQUIRE_PEERS=1: {rep.longrepr}"

@@ -6,59 +6,93 @@ clipped to the radius box), 255 visible, 0 invisible or beyond the radius.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from pathlib import Path
-
-import typer
 
 log = logging.getLogger("lomsong.viewshed")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
-
-def register(app: typer.Typer) -> None:
-    app.command("viewshed")(viewshed_command)
+HELP = "Cells visible from an antenna (255) or not (0), on the DEM's own grid."
 
 
-_DEM = typer.Argument(..., metavar="DEM", help="DEM: GeoTIFF (any CRS) or SRTM .hgt; a "
-                      "geographic DEM is reprojected to the local UTM zone.")
-_OX = typer.Option(None, "-ox", "--observer-x",
-                   help="Observer x in the DEM file's CRS (as gdal_viewshed -ox).")
-_OY = typer.Option(None, "-oy", "--observer-y",
-                   help="Observer y in the DEM file's CRS (as gdal_viewshed -oy).")
-_LON = typer.Option(None, "--lon", help="Observer longitude (WGS 84, degrees).")
-_LAT = typer.Option(None, "--lat", help="Observer latitude (WGS 84, degrees).")
-_OBSERVERS = typer.Option(
-    None, "--observers", help="CSV with columns id,x,y (DEM file's CRS) or id,lon,lat: one "
-    "viewshed per row, written as <id>.tif in the -o folder, all in one process.")
-_HEIGHT = typer.Option(30.0, "--observer-height", "-oz", help="Antenna height above ground (m).")
-_TARGET = typer.Option(1.5, "--target-height", "-tz",
-                       help="Target (handset) height above ground (m).")
-_RADIUS = typer.Option(20000.0, "--radius", "-md",
-                       help="Maximum distance (m), cell centre to cell centre.")
-_CC = typer.Option(0.75, "--curvature-coeff", "-cc",
-                   help="1 - refraction coefficient, as gdal_viewshed -cc "
-                   "(0.75: k = 4/3; 0: flat earth).")
-_OUT = typer.Option(..., "-o", "--output", help="Output GeoTIFF, or a folder with --observers.")
-_OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
+def register(app) -> None:
+    """Add ``viewshed`` to the Typer app as a pass-through to :func:`run`.
+
+    This command parses its own options with argparse: ``lomsong.cli.main`` calls :func:`run`
+    without importing Typer, whose option handling (it imports pydantic) cost ~0.25 s of every
+    start; the Typer route (``lomsong --help``, ``CliRunner``) hands the arguments over as they
+    are, so both routes share one parser.
+    """
+    import typer
+
+    def viewshed(ctx) -> None:
+        run(list(ctx.args))
+
+    viewshed.__annotations__ = {"ctx": typer.Context, "return": None}
+    viewshed.__doc__ = HELP
+    app.command("viewshed", help=HELP, add_help_option=False,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                  "allow_interspersed_args": False})(viewshed)
+
+
+def build_parser(prog: str = "lomsong viewshed") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=HELP, allow_abbrev=False)
+    ap.add_argument("dem", type=Path, metavar="DEM",
+                    help="DEM: GeoTIFF (any CRS) or SRTM .hgt; a geographic DEM is reprojected "
+                    "to the local UTM zone.")
+    ap.add_argument("-ox", "--observer-x", dest="ox", type=float, metavar="X",
+                    help="Observer x in the DEM file's CRS (as gdal_viewshed -ox).")
+    ap.add_argument("-oy", "--observer-y", dest="oy", type=float, metavar="Y",
+                    help="Observer y in the DEM file's CRS (as gdal_viewshed -oy).")
+    ap.add_argument("--lon", type=float, help="Observer longitude (WGS 84, degrees).")
+    ap.add_argument("--lat", type=float, help="Observer latitude (WGS 84, degrees).")
+    ap.add_argument("--observers", type=Path, metavar="CSV",
+                    help="CSV with columns id,x,y (DEM file's CRS) or id,lon,lat: one viewshed "
+                    "per row, written as <id>.tif in the -o folder, all in one process.")
+    ap.add_argument("--observer-height", "-oz", dest="observer_height", type=float,
+                    default=30.0, metavar="M", help="Antenna height above ground (m; 30).")
+    ap.add_argument("--target-height", "-tz", dest="target_height", type=float, default=1.5,
+                    metavar="M", help="Target (handset) height above ground (m; 1.5).")
+    ap.add_argument("--radius", "-md", type=float, default=20000.0, metavar="M",
+                    help="Maximum distance (m), cell centre to cell centre (20000).")
+    ap.add_argument("--curvature-coeff", "-cc", dest="curvature_coeff", type=float,
+                    default=0.75, metavar="CC",
+                    help="1 - refraction coefficient, as gdal_viewshed -cc (0.75: k = 4/3; "
+                    "0: flat earth).")
+    ap.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                    help="Output GeoTIFF, or a folder with --observers.")
+    ap.add_argument("--overwrite", action="store_true", help="Replace existing outputs.")
+    ap.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="Observers computed side by side (default: the CPU count).")
+    return ap
+
+
+def run(argv: list[str], prog: str = "lomsong viewshed") -> None:
+    """Parse ``argv`` (bad flags: usage and exit 2, as for every lomsong command) and run."""
+    args = build_parser(prog).parse_args(argv)
+    viewshed_command(**vars(args))
 
 
 def viewshed_command(
-    dem: Path = _DEM,
-    ox: float = _OX,
-    oy: float = _OY,
-    lon: float = _LON,
-    lat: float = _LAT,
-    observers: Path = _OBSERVERS,
-    observer_height: float = _HEIGHT,
-    target_height: float = _TARGET,
-    radius: float = _RADIUS,
-    curvature_coeff: float = _CC,
-    output: Path = _OUT,
-    overwrite: bool = _OVERWRITE,
+    dem: Path,
+    ox: float | None = None,
+    oy: float | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+    observers: Path | None = None,
+    observer_height: float = 30.0,
+    target_height: float = 1.5,
+    radius: float = 20000.0,
+    curvature_coeff: float = 0.75,
+    output: Path | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
 ) -> None:
     """Cells visible from an antenna (255) or not (0), on the DEM's own grid."""
+    _keep_boto3_out()
     from lomsong.coverage.errors import InvalidInputError, OutputExistsError
 
     single_xy = ox is not None or oy is not None
@@ -75,6 +109,10 @@ def viewshed_command(
         raise InvalidInputError("--lon and --lat go together: give both")
     if observers is not None and not observers.is_file():
         raise InvalidInputError(f"--observers {observers}: no such file")
+    if output is None:
+        raise InvalidInputError("-o/--output is required")
+    if threads is not None and threads < 1:
+        raise InvalidInputError(f"--threads {threads}: must be 1 or more")
 
     # Refuse to overwrite before any work is done.
     if observers is None:
@@ -109,23 +147,23 @@ def viewshed_command(
             shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
             raise OutputExistsError(f"{shown}: exist(s); pass --overwrite to replace")
 
-    from lomsong.coverage.viewshed import in_radius_mask, viewshed_many
+    from lomsong.coverage.viewshed import for_each_viewshed, in_radius_mask
 
-    results = viewshed_many(grid, points, observer_height_m=observer_height,
-                            target_height_m=target_height, radius_m=radius,
-                            curvature_coeff=curvature_coeff, labels=labels)
-    if observers is not None:
-        output.mkdir(parents=True, exist_ok=True)
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    for ident, res, path in zip(ids, results, paths, strict=True):
-        _write_byte_tiff(path, res.visible, res.transform, res.crs)
+    def write(k: int, res) -> None:
+        # Called in the thread that computed res: the write overlaps the other sweeps.  The
+        # folder is made here, once every observer has passed the checks.
+        paths[k].parent.mkdir(parents=True, exist_ok=True)
+        _write_byte_tiff(paths[k], res.visible, res.transform, res.crs)
         if log.isEnabledFor(logging.INFO):
             inside = in_radius_mask(res, grid.cell_m)
             n_in = int(inside.sum())
             n_vis = int((res.visible[inside] == 255).sum())
-            log.info("%s: %d of %d cells within %.0f m visible (%.1f %%) -> %s", ident, n_vis,
-                     n_in, radius, 100.0 * n_vis / max(n_in, 1), path)
+            log.info("%s: %d of %d cells within %.0f m visible (%.1f %%) -> %s", ids[k], n_vis,
+                     n_in, radius, 100.0 * n_vis / max(n_in, 1), paths[k])
+
+    for_each_viewshed(grid, points, write, observer_height_m=observer_height,
+                      target_height_m=target_height, radius_m=radius,
+                      curvature_coeff=curvature_coeff, labels=labels, workers=threads)
 
 
 def _to_grid_crs(dem_path: Path, grid_crs: str):
@@ -237,6 +275,21 @@ def _read_observers(path: Path, to_grid, grid):
     if problems:
         raise InvalidInputError.from_problems(str(path), problems)
     return ids, points, labels
+
+
+def _keep_boto3_out() -> None:
+    """Stop rasterio from importing boto3 in this process.
+
+    rasterio imports boto3 at import time whenever it is installed, only to open ``s3://``
+    files; that import takes 0.2-0.3 s, about a quarter of a 20-observer run.  This command
+    reads and writes local files only, so a ``None`` entry in ``sys.modules`` makes rasterio
+    see boto3 as absent (it falls back to its dummy session).  Nothing else in this
+    short-lived process uses boto3; library callers are not affected.
+    """
+    import sys
+
+    if "rasterio" not in sys.modules:
+        sys.modules.setdefault("boto3", None)
 
 
 def _write_byte_tiff(path: Path, data, transform, crs: str) -> None:

@@ -67,9 +67,29 @@ def scenes(draw, max_side=11, gentle=False):
     )
 
 
+@pytest.fixture(scope="module", params=[pytest.param("compiled", marks=pytest.mark.compiler),
+                                        "jit"])
+def backend(request):
+    """Run a test on the ahead-of-time compiled kernel, then on Numba's JIT kernel."""
+    from lomsong.coverage import viewshed as vs
+    from lomsong.coverage._kernels import aot
+    from lomsong.coverage._kernels import viewshed as jit
+
+    if request.param == "compiled":
+        module = aot.load_viewshed()
+        if module is None:
+            pytest.skip("the ahead-of-time kernel could not be built here (no C compiler?)")
+        kernels = vs.SweepKernels(module.disc_events, module.viewshed_sweep, True)
+    else:
+        kernels = vs.SweepKernels(jit.disc_events, jit.viewshed_sweep, False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(vs, "sweep_kernels", lambda: kernels)
+        yield request.param
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes())
-def test_matches_reference(s):
+def test_matches_reference(backend, s):
     dem = make_dem(s["elev"], s["cell_m"])
     res = run(dem, s["row"], s["col"], observer_height_m=s["observer_height_m"],
               target_height_m=s["target_height_m"], radius_m=s["radius_m"],
@@ -159,7 +179,7 @@ def test_window_is_the_radius_box_clipped_to_the_dem():
     assert res.visible[2, 10] == 255  # the observer
 
 
-def test_many_observers_match_single_runs():
+def test_many_observers_match_single_runs(backend):
     rng = np.random.default_rng(11)
     elev = (rng.random((60, 60)) * 200).astype(np.float32)
     dem = make_dem(elev, 30.0)
