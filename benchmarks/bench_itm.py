@@ -279,6 +279,26 @@ def run_sample(model: str) -> float:
         return time.perf_counter() - t0
 
 
+def evaluations_per_map(dem, x: float, y: float) -> int:
+    """ITM evaluations in one map: the ray samples some cell reads (radial.needed_samples)."""
+    import numpy as np
+
+    from lomsong.coverage._kernels import radial as rk
+
+    sub, _, _ = dem.radius_window(x, y, RADIUS_M)
+    row_t, col_t = sub.rowcol_float(x, y)
+    radius_cells = RADIUS_M / dem.cell_m
+    n_half = max(int(math.ceil(radius_cells)), 1)
+    drow, dcol, _ = rk.ray_offsets(n_half)
+    n_samples = int(math.floor(radius_cells)) + 2
+    elev = np.ascontiguousarray(sub.elevation_m, dtype=np.float64)
+    _, n_valid = rk.sample_rays(elev, row_t, col_t, drow, dcol, 1.0, n_samples)
+    need = rk.needed_samples(n_valid, drow, dcol, row_t, col_t, 1.0, radius_cells,
+                             elev.shape[0], elev.shape[1], n_samples)
+    need[:, 0] = 0  # the mast foot is free space, not ITM
+    return int(need.sum())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3, help="timed runs per site and tool")
@@ -302,10 +322,12 @@ def main() -> int:
 
     dem = read_dem(HGT, dst_crs="EPSG:32648", resolution_m=90.0)
     n_half = int(math.ceil(RADIUS_M / dem.cell_m))
-    n_eval = 8 * n_half * (int(RADIUS_M / dem.cell_m) + 1)
+    n_samples_all = 8 * n_half * (int(RADIUS_M / dem.cell_m) + 1)
+    n_eval = evaluations_per_map(dem, *lonlat_to_xy(dem.crs, SITES[0][1], SITES[0][2]))
     print(f"DEM {HGT.name} -> {dem.crs} {dem.shape[0]}x{dem.shape[1]} at {dem.cell_m:g} m; tower "
           f"{HEIGHT_M:g} m, {FREQ_MHZ:g} MHz, radius {RADIUS_M / 1000:g} km; {8 * n_half} rays, "
-          f"about {n_eval / 1e3:.0f}k ITM evaluations per map")
+          f"{n_samples_all / 1e3:.0f}k ray samples of which {n_eval / 1e3:.0f}k are read by a "
+          f"cell and evaluated (ITM point-to-point each)")
 
     def ours(x, y, grid=dem):
         return path_loss_map(grid, x, y, tx_height_m=HEIGHT_M, frequency_mhz=FREQ_MHZ,

@@ -9,6 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from affine import Affine
+from hypothesis import settings
+
+# No per-example deadline anywhere: the first example of a test pays Numba's compile or cache
+# load (0.1-20 s), which Hypothesis would report as a flaky deadline failure.  Run time is the
+# benchmarks' business, not the tests'.
+settings.register_profile("lomsong", deadline=None)
+settings.load_profile("lomsong")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()

@@ -648,6 +648,7 @@ ITM_MODEL = _pl.PathLossModel(
     name="itm",
     description="Longley-Rice ITM (point-to-point) over the terrain profile of each ray",
     ray_fn=_kr.itm_ray_loss_db,
+    ray_fn_need=_kr.itm_ray_loss_db_need,
     build_params=itm_params,
     frequency_mhz=(20.0, 20000.0),
     tx_height_m=(0.5, 3000.0),

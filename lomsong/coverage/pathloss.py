@@ -73,6 +73,10 @@ class PathLossModel:
     distance_m: tuple[float, float] = (0.0, math.inf)
     source: str = ""
     options: tuple[str, ...] = field(default_factory=tuple)
+    #: Optional ``ray_fn`` with a last argument ``need`` (uint8 per sample): evaluate only the
+    #: samples some cell reads (:func:`~lomsong.coverage._kernels.radial.needed_samples`), NaN
+    #: elsewhere.  For models whose cost is per sample, not per ray (ITM).
+    ray_fn_need: Callable | None = None
 
 
 def _unknown(name: str, options: Mapping[str, object], allowed: tuple[str, ...]) -> None:
@@ -250,7 +254,7 @@ _WARNED: set[tuple[str, str, float]] = set()
 def radial_loss(
     elev_m: np.ndarray, row_t: float, col_t: float, cell_m: float, radius_m: float,
     ray_fn: Callable, tx_height_m: float, rx_height_m: float, frequency_mhz: float,
-    params: np.ndarray, *, step_cells: float = 1.0,
+    params: np.ndarray, *, step_cells: float = 1.0, ray_fn_need: Callable | None = None,
 ) -> tuple[np.ndarray, float]:
     """Run a per-ray model over a grid window: rays out to ``radius_m``, then cells from rays.
 
@@ -268,12 +272,20 @@ def radial_loss(
     z, n_valid = _rk.sample_rays(elev, row_t, col_t, drow, dcol, step_cells, n_samples)
     dist = np.arange(n_samples, dtype=np.float64) * (step_cells * cell_m)
     loss = np.full_like(z, np.nan)
+    rows, cols = elev.shape
+    need = None
+    if ray_fn_need is not None:
+        need = _rk.needed_samples(n_valid, drow, dcol, row_t, col_t, step_cells, radius_cells,
+                                  rows, cols, n_samples)
     for ray in range(z.shape[0]):
         nv = int(n_valid[ray])
         if nv > 0:
-            loss[ray, :nv] = ray_fn(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
-                                    frequency_mhz, params)
-    rows, cols = elev.shape
+            if need is None:
+                loss[ray, :nv] = ray_fn(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
+                                        frequency_mhz, params)
+            elif need[ray, :nv].any():
+                loss[ray, :nv] = ray_fn_need(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
+                                             frequency_mhz, params, need[ray, :nv])
     out = _rk.assign_cells(loss, n_valid, drow, dcol, row_t, col_t, step_cells, radius_cells,
                            rows, cols)
     ground = float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
@@ -311,6 +323,7 @@ def path_loss_map(
     sub, row_off, col_off = dem.radius_window(x, y, radius_m)
     row_t, col_t = sub.rowcol_float(x, y)
     loss, _ = radial_loss(sub.elevation_m, row_t, col_t, dem.cell_m, radius_m, spec.ray_fn,
-                          tx_height_m, rx_height_m, frequency_mhz, params)
+                          tx_height_m, rx_height_m, frequency_mhz, params,
+                          ray_fn_need=spec.ray_fn_need)
     return CoverageRaster(values=loss, transform=sub.transform, crs=dem.crs,
                           quantity="path_loss_db", row_off=row_off, col_off=col_off)

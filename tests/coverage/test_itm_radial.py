@@ -96,6 +96,42 @@ def test_ray_kernel_matches_p2p_on_long_rough_rays(seed):
     assert_rays_agree(got, reference_ray(dist, z, 30.0, 1.5, 1800.0, params))
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(z=profiles, spacing=st.floats(10.0, 400.0), h_tx=st.floats(0.5, 200.0),
+       params=radios(), data=st.data())
+def test_masked_ray_kernel_evaluates_exactly_the_needed_samples(z, spacing, h_tx, params, data):
+    need = np.array(data.draw(st.lists(st.integers(0, 1), min_size=z.size, max_size=z.size)),
+                    dtype=np.uint8)
+    dist = np.arange(z.size) * spacing
+    full = kr.itm_ray_loss_db(dist, z, h_tx, 1.5, 1800.0, params)
+    got = kr.itm_ray_loss_db_need(dist, z, h_tx, 1.5, 1800.0, params, need)
+    want = np.where(need.astype(bool) | (np.arange(z.size) == 0), full, np.nan)
+    # the skipped receivers still feed the running hulls and sums: the others are unchanged
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_an_itm_map_evaluates_only_the_samples_its_cells_read():
+    rng = np.random.default_rng(7)
+    elev = (200.0 + np.cumsum(rng.normal(0, 12, (61, 61)), axis=1)).astype(np.float32)
+    dem = DemGrid(elevation_m=elev, transform=Affine(90.0, 0, 500000.0, 0, -90.0, 2400000.0),
+                  crs="EPSG:32648")
+    spec = pl.get_model("itm")
+    assert spec.ray_fn_need is kr.itm_ray_loss_db_need
+    x, y = dem.xy(30, 30)
+    masked = pl.path_loss_map(dem, x, y, tx_height_m=30.0, frequency_mhz=1800.0,
+                              radius_m=2600.0, model="itm")
+    from dataclasses import replace
+
+    pl.register_model(replace(spec, name="itm-every-sample", ray_fn_need=None))
+    try:
+        full = pl.path_loss_map(dem, x, y, tx_height_m=30.0, frequency_mhz=1800.0,
+                                radius_m=2600.0, model="itm-every-sample")
+    finally:
+        del pl.MODELS["itm-every-sample"]
+    assert np.array_equal(masked.values, full.values, equal_nan=True)
+    assert np.isfinite(masked.values).sum() > 2000
+
+
 def _half_curvature(z, n_0=340.0):
     n_s = k.surface_refractivity(n_0, k.mean_path_height_m(z))
     return 0.5 * k.effective_curvature(n_s)

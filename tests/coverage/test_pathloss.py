@@ -633,6 +633,17 @@ def test_ray_sampling_and_cell_assignment_match_reference(rows, cols, seed, fr, 
                 assert np.isnan(got[i, j])
             else:
                 assert any(abs(got[i, j] - v) < 1e-3 for v in want[(i, j)]), (i, j)
+    # needed_samples marks exactly what assign_cells reads: NaN everywhere else changes nothing,
+    # and dropping any one marked sample changes some cell.
+    need = rk.needed_samples(nv, drow, dcol, row_t, col_t, step, radius, rows, cols, n_samples)
+    sparse = np.where(need.astype(bool), loss, np.nan)
+    np.testing.assert_array_equal(
+        rk.assign_cells(sparse, nv, drow, dcol, row_t, col_t, step, radius, rows, cols), got)
+    for ray, k in zip(*np.nonzero(need), strict=True):
+        holed = sparse.copy()
+        holed[ray, k] = np.nan
+        out = rk.assign_cells(holed, nv, drow, dcol, row_t, col_t, step, radius, rows, cols)
+        assert np.isnan(out).sum() > np.isnan(got).sum(), (ray, k)
 
 
 @given(d=st.floats(1.0, 1e6), f=st.floats(1.0, 1e5), v=st.floats(-5.0, 50.0),

@@ -145,6 +145,15 @@ def itm_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params
     per ray for delta_h (see the module docstring), O(n log n) for the rest.  Inputs are not
     modified.
     """
+    return itm_ray_loss_db_need(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params,
+                                np.ones(dist_m.shape[0], dtype=np.uint8))
+
+
+@njit(cache=True, nogil=True)
+def itm_ray_loss_db_need(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params, need):
+    """:func:`itm_ray_loss_db` evaluated only where ``need`` (uint8[n]) is non-zero; the
+    other samples are NaN.  The running state (prefix sums, hulls) still takes every sample,
+    so each evaluated receiver gets exactly the value the full ray would give it."""
     n_pts = dist_m.shape[0]
     out = np.empty(n_pts)
     if n_pts == 0:
@@ -200,13 +209,16 @@ def itm_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params
 
     for j in range(1, n_pts):
         d = j * spacing
-        # --- surface refractivity and curvature from the mean height of the middle 80 %
-        p10 = int(0.1 * j)
-        h_sys = z0 + (c0[j - p10 + 1] - c0[p10]) / (j - 2 * p10 + 1)
-        n_s = _k.surface_refractivity(n_0, h_sys)
-        gamma_e = _k.effective_curvature(n_s)
-        rc, _ = _k._refractivity_checks(n_s, gamma_e)
-        if rc != _k.SUCCESS:
+        rc = _k.SUCCESS
+        n_s = gamma_e = 0.0
+        if need[j]:
+            # --- surface refractivity and curvature from the mean height of the middle 80 %
+            p10 = int(0.1 * j)
+            h_sys = z0 + (c0[j - p10 + 1] - c0[p10]) / (j - 2 * p10 + 1)
+            n_s = _k.surface_refractivity(n_0, h_sys)
+            gamma_e = _k.effective_curvature(n_s)
+            rc, _ = _k._refractivity_checks(n_s, gamma_e)
+        if not need[j] or rc != _k.SUCCESS:
             out[j] = math.nan
         else:
             margin = _PIVOT_MARGIN * (q_hi - q_lo)
