@@ -262,7 +262,7 @@ def radial_loss(
     integers).  Returns ``(loss_db, ground_m)``: float32 loss on ``elev_m``'s shape (NaN beyond
     the radius) and the bilinear ground height under the transmitter.  Peak memory is about
     ``2 * 8 * n_rays * n_samples`` bytes for profiles and losses (3.2 MB each for 20 km at 90 m)
-    plus 4 bytes per window cell.
+    plus 20 bytes per window cell (the cell-to-sample map and the output).
     """
     radius_cells = radius_m / cell_m
     n_half = max(int(math.ceil(radius_cells)), 1)
@@ -273,10 +273,11 @@ def radial_loss(
     dist = np.arange(n_samples, dtype=np.float64) * (step_cells * cell_m)
     loss = np.full_like(z, np.nan)
     rows, cols = elev.shape
+    cells = _rk.cell_samples(n_valid, drow, dcol, row_t, col_t, step_cells, radius_cells, rows,
+                             cols)
     need = None
     if ray_fn_need is not None:
-        need = _rk.needed_samples(n_valid, drow, dcol, row_t, col_t, step_cells, radius_cells,
-                                  rows, cols, n_samples)
+        need = _rk.needed_from(*cells, z.shape[0], n_samples)
     for ray in range(z.shape[0]):
         nv = int(n_valid[ray])
         if nv > 0:
@@ -286,8 +287,7 @@ def radial_loss(
             elif need[ray, :nv].any():
                 loss[ray, :nv] = ray_fn_need(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
                                              frequency_mhz, params, need[ray, :nv])
-    out = _rk.assign_cells(loss, n_valid, drow, dcol, row_t, col_t, step_cells, radius_cells,
-                           rows, cols)
+    out = _rk.assign_from(loss, *cells)
     ground = float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
     return out, ground
 

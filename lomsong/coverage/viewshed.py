@@ -97,9 +97,10 @@ def sweep_kernels() -> SweepKernels:
     return SweepKernels(disc_events, viewshed_sweep, False)
 
 
-#: Sweep geometries up to this size are kept on disk beside the compiled kernel (a 20 km
-#: radius at 90 m: 3.7 MB, ~70 ms to build, ~3 ms to read).
-GEOMETRY_CACHE_MAX_BYTES = 64 * 2**20
+#: Sweep geometries of this size are kept on disk beside the compiled kernel (a 20 km radius
+#: at 90 m: 3.7 MB, ~70 ms to build, ~3 ms to read); smaller ones rebuild in a few ms and are
+#: not worth a file each, larger ones would fill the cache.
+GEOMETRY_CACHE_BYTES = (1 * 2**20, 64 * 2**20)
 
 
 @lru_cache(maxsize=8)
@@ -126,7 +127,7 @@ def sweep_geometry(cell_m: float, radius_m: float) -> SweepGeometry:
     order = np.argsort(key)  # numpy's sort is ~2x numba's here
     events = code[order]
     octant_start = np.searchsorted(octant[order], np.arange(9)).astype(np.int64)
-    if path is not None and events.nbytes <= GEOMETRY_CACHE_MAX_BYTES:
+    if path is not None and GEOMETRY_CACHE_BYTES[0] <= events.nbytes <= GEOMETRY_CACHE_BYTES[1]:
         packed = np.concatenate([np.array([radius_cells, len(start)], np.int64), octant_start,
                                  start, events])
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

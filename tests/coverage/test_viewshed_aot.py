@@ -205,3 +205,28 @@ def test_viewshed_usage_errors_exit_2_and_help_exits_0(tmp_path):
                               "1", "-oy", "2", "--threads", "0", "-o", str(tmp_path / "t.tif")],
                              capture_output=True, text=True, timeout=120)
     assert threads.returncode == 2 and "--threads 0: must be 1 or more" in threads.stderr
+
+
+@pytest.mark.compiler
+def test_large_sweep_geometries_are_kept_on_disk_and_read_back(compiled, tmp_path, monkeypatch):
+    monkeypatch.setattr(vs, "sweep_kernels", lambda: vs.SweepKernels(
+        compiled.disc_events, compiled.viewshed_sweep, True))
+    monkeypatch.setattr(aot, "geometry_path",
+                        lambda cell_m, radius_m: tmp_path / f"g-{cell_m!r}-{radius_m!r}.npy")
+    vs.sweep_geometry.cache_clear()
+    try:
+        built = vs.sweep_geometry(90.0, 20000.0)  # 3.7 MB: kept
+        assert (tmp_path / "g-90.0-20000.0.npy").exists()
+        vs.sweep_geometry(90.0, 900.0)  # a few kB: rebuilt each time, no file
+        assert not (tmp_path / "g-90.0-900.0.npy").exists()
+        vs.sweep_geometry.cache_clear()
+        monkeypatch.setattr(vs, "sweep_kernels", lambda: vs.SweepKernels(
+            lambda *a: pytest.fail("must read the file, not rebuild"), compiled.viewshed_sweep,
+            True))
+        read = vs.sweep_geometry(90.0, 20000.0)
+        for a, b in ((read.events, built.events), (read.octant_start, built.octant_start),
+                     (read.start, built.start)):
+            assert a.dtype == np.int64 and np.array_equal(a, b) and not a.flags.writeable
+        assert read.radius_cells == built.radius_cells
+    finally:
+        vs.sweep_geometry.cache_clear()

@@ -216,34 +216,92 @@ def nearest_ray(dr: float, dc: float, n_half: int, side_idx, urow, ucol) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _unit_rays(drow, dcol):
+def cell_samples(
+    n_valid, drow, dcol, row_t: float, col_t: float, step_cells: float, radius_cells: float,
+    rows: int, cols: int,
+):
+    """Where each grid cell takes its loss from: the one place that maps cells to samples.
+
+    Returns ``(ray, k, w)`` per cell (int32, int32, float64, each ``[rows, cols]``): the cell's
+    loss is ``loss[ray, k] * (1 - w) + loss[ray, k + 1] * w`` (nearest ray by angle, linear in
+    distance between the two samples bracketing the cell), or ``loss[ray, k]`` alone where
+    ``w < 0`` (at or beyond the ray's last sample); ``ray == -1`` outside ``radius_cells`` or on
+    a ray without samples.  Memory: 16 bytes per cell.
+    """
+    n_half = int(round(max(abs(drow[0]), abs(dcol[0]))))
+    side_idx = perimeter_index(drow, dcol, n_half)
     urow = np.empty(drow.shape[0])
     ucol = np.empty(drow.shape[0])
     for ray in range(drow.shape[0]):
         norm = math.hypot(drow[ray], dcol[ray])
         urow[ray] = drow[ray] / norm
         ucol[ray] = dcol[ray] / norm
-    return urow, ucol
+    cell_ray = np.full((rows, cols), -1, dtype=np.int32)
+    cell_k = np.zeros((rows, cols), dtype=np.int32)
+    cell_w = np.full((rows, cols), -1.0)
+    r2max = radius_cells * radius_cells
+    for i in range(rows):
+        dr = i - row_t
+        for j in range(cols):
+            dc = j - col_t
+            d2 = dr * dr + dc * dc
+            if d2 > r2max:
+                continue
+            ray = nearest_ray(dr, dc, n_half, side_idx, urow, ucol)
+            last = n_valid[ray] - 1
+            if last < 0:
+                continue
+            s = math.sqrt(d2) / step_cells
+            k = int(math.floor(s))
+            cell_ray[i, j] = ray
+            if k >= last:
+                cell_k[i, j] = last
+            else:
+                cell_k[i, j] = k
+                cell_w[i, j] = s - k
+    return cell_ray, cell_k, cell_w
 
 
 @njit(cache=True, nogil=True)
-def _cell_samples(dr: float, dc: float, d2: float, n_half: int, side_idx, urow, ucol, n_valid,
-                  step_cells: float):
-    """The ray and the samples a cell at offset (dr, dc) takes its loss from.
+def assign_from(loss_db, cell_ray, cell_k, cell_w):
+    """float32 loss per cell from the rays' ``loss_db`` and :func:`cell_samples`; NaN where
+    ``cell_ray`` is -1.  Reads exactly the samples :func:`needed_from` marks."""
+    rows, cols = cell_ray.shape
+    out = np.full((rows, cols), np.nan, dtype=np.float32)
+    for i in range(rows):
+        for j in range(cols):
+            ray = cell_ray[i, j]
+            if ray < 0:
+                continue
+            k = cell_k[i, j]
+            w = cell_w[i, j]
+            if w < 0.0:
+                out[i, j] = loss_db[ray, k]
+            else:
+                out[i, j] = loss_db[ray, k] * (1.0 - w) + loss_db[ray, k + 1] * w
+    return out
 
-    Returns ``(ray, k, w)``: loss = ``loss[ray, k] * (1 - w) + loss[ray, k + 1] * w``, or
-    ``loss[ray, k]`` alone when ``w < 0`` (the cell lies at or beyond the ray's last sample);
-    ``ray < 0`` when the ray has no samples.  The one place that maps cells to samples.
+
+@njit(cache=True, nogil=True)
+def needed_from(cell_ray, cell_k, cell_w, n_rays: int, n_samples: int):
+    """uint8[n_rays, n_samples]: 1 where :func:`assign_from` will read a ray's sample.
+
+    A model that is costly per sample (ITM) evaluates only these: near the transmitter many
+    rays cross each cell and most of their samples serve no cell (about 40 % of all samples
+    for a 20 km radius at 90 m).
     """
-    ray = nearest_ray(dr, dc, n_half, side_idx, urow, ucol)
-    last = n_valid[ray] - 1
-    if last < 0:
-        return -1, 0, -1.0
-    s = math.sqrt(d2) / step_cells
-    k = int(math.floor(s))
-    if k >= last:
-        return ray, last, -1.0
-    return ray, k, s - k
+    rows, cols = cell_ray.shape
+    need = np.zeros((n_rays, n_samples), dtype=np.uint8)
+    for i in range(rows):
+        for j in range(cols):
+            ray = cell_ray[i, j]
+            if ray < 0:
+                continue
+            k = cell_k[i, j]
+            need[ray, k] = 1
+            if cell_w[i, j] >= 0.0:
+                need[ray, k + 1] = 1
+    return need
 
 
 @njit(cache=True, nogil=True)
@@ -255,30 +313,11 @@ def assign_cells(
 
     ``loss_db`` is float64[n_rays, n_samples] (NaN beyond ``n_valid``), ``drow``/``dcol`` the
     ray targets from :func:`ray_offsets`.  Returns float32[rows, cols], NaN outside
-    ``radius_cells`` of the transmitter.  Reads exactly the samples :func:`needed_samples`
-    marks.  Memory: 4 bytes per cell.
+    ``radius_cells`` of the transmitter.  :func:`cell_samples` then :func:`assign_from`.
     """
-    n_half = int(round(max(abs(drow[0]), abs(dcol[0]))))
-    side_idx = perimeter_index(drow, dcol, n_half)
-    urow, ucol = _unit_rays(drow, dcol)
-    out = np.full((rows, cols), np.nan, dtype=np.float32)
-    r2max = radius_cells * radius_cells
-    for i in range(rows):
-        dr = i - row_t
-        for j in range(cols):
-            dc = j - col_t
-            d2 = dr * dr + dc * dc
-            if d2 > r2max:
-                continue
-            ray, k, w = _cell_samples(dr, dc, d2, n_half, side_idx, urow, ucol, n_valid,
-                                      step_cells)
-            if ray < 0:
-                continue
-            if w < 0.0:
-                out[i, j] = loss_db[ray, k]
-            else:
-                out[i, j] = loss_db[ray, k] * (1.0 - w) + loss_db[ray, k + 1] * w
-    return out
+    cell_ray, cell_k, cell_w = cell_samples(n_valid, drow, dcol, row_t, col_t, step_cells,
+                                            radius_cells, rows, cols)
+    return assign_from(loss_db, cell_ray, cell_k, cell_w)
 
 
 @njit(cache=True, nogil=True)
@@ -286,32 +325,10 @@ def needed_samples(
     n_valid, drow, dcol, row_t: float, col_t: float, step_cells: float, radius_cells: float,
     rows: int, cols: int, n_samples: int,
 ):
-    """uint8[n_rays, n_samples]: 1 where :func:`assign_cells` will read a ray's sample.
-
-    A model that is costly per sample (ITM) evaluates only these: near the transmitter many
-    rays cross each cell and most of their samples serve no cell (about 40 % of all samples
-    for a 20 km radius at 90 m).
-    """
-    n_half = int(round(max(abs(drow[0]), abs(dcol[0]))))
-    side_idx = perimeter_index(drow, dcol, n_half)
-    urow, ucol = _unit_rays(drow, dcol)
-    need = np.zeros((drow.shape[0], n_samples), dtype=np.uint8)
-    r2max = radius_cells * radius_cells
-    for i in range(rows):
-        dr = i - row_t
-        for j in range(cols):
-            dc = j - col_t
-            d2 = dr * dr + dc * dc
-            if d2 > r2max:
-                continue
-            ray, k, w = _cell_samples(dr, dc, d2, n_half, side_idx, urow, ucol, n_valid,
-                                      step_cells)
-            if ray < 0:
-                continue
-            need[ray, k] = 1
-            if w >= 0.0:
-                need[ray, k + 1] = 1
-    return need
+    """:func:`cell_samples` then :func:`needed_from`."""
+    cell_ray, cell_k, cell_w = cell_samples(n_valid, drow, dcol, row_t, col_t, step_cells,
+                                            radius_cells, rows, cols)
+    return needed_from(cell_ray, cell_k, cell_w, drow.shape[0], n_samples)
 
 
 # --------------------------------------------------------------------------------------------
