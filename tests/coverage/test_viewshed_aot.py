@@ -230,3 +230,14 @@ def test_large_sweep_geometries_are_kept_on_disk_and_read_back(compiled, tmp_pat
         assert read.radius_cells == built.radius_cells
     finally:
         vs.sweep_geometry.cache_clear()
+
+
+def test_an_unwritable_cache_falls_back_to_the_jit_kernel(tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("LOMSONG_CACHE_DIR", str(blocker / "cache"))  # cannot be created
+    monkeypatch.setattr(aot, "_loaded", {})
+    monkeypatch.setattr(aot, "_build_command", lambda *a: pytest.fail("must not get this far"))
+    with caplog.at_level(logging.WARNING, logger="lomsong.aot"):
+        assert aot.load_viewshed() is None
+    assert "LOMSONG_CACHE_DIR" in caplog.text

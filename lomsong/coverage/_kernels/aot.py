@@ -129,7 +129,13 @@ def load_viewshed(build: bool = True) -> ModuleType | None:
     module = None
     failed = path.with_name(path.name + ".failed")
     if not path.exists() and build and not failed.exists():
-        _build_in_child(path, failed)
+        try:
+            _build_in_child(path, failed)
+        except OSError as exc:  # e.g. a read-only cache folder
+            log.warning("cannot build the compiled viewshed kernel in %s (%s); using Numba's "
+                        "JIT (set LOMSONG_CACHE_DIR to a writable folder)", path.parent, exc)
+            _loaded[key] = None
+            return None
     if path.exists():
         try:
             module = _load(path)
