@@ -55,16 +55,9 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-HGT = REPO / ".." / "shared" / "data" / "dem" / "N21E105.hgt"
+# The same tile and the same five sites as the P.526 benchmark.
+from benchmarks.bench_pathloss import HGT, SITES  # noqa: E402
 
-#: (name, lon, lat), as in bench_pathloss.py.
-SITES = [
-    ("Đại Từ (hills)", 105.64, 21.63),
-    ("Tam Đảo south slope", 105.60, 21.45),
-    ("Vĩnh Phúc plain", 105.50, 21.35),
-    ("Sơn Dương (hills)", 105.40, 21.70),
-    ("Sóc Sơn (plain/hills)", 105.75, 21.30),
-]
 RADIUS_M = 20000.0
 HEIGHT_M = 30.0
 FREQ_MHZ = 1800.0
