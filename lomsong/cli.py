@@ -17,7 +17,8 @@ import sys
 
 #: Commands, in ``--help`` order; each module in ``lomsong.commands`` has ``register(app)``.
 COMMANDS = ("viewshed", "pathloss", "itm", "run", "serve", "keys", "sample")
-#: Commands that run without Typer (they parse their own arguments: ``run(argv, prog)``).
+#: Commands that run without Typer (they parse their own arguments:
+#: ``run(argv, prog, own_process)``).
 FAST_COMMANDS = ("viewshed",)
 
 
@@ -149,7 +150,7 @@ def main() -> None:
         import importlib
 
         module = importlib.import_module(f"lomsong.commands.{name}")
-        code = _exit_code(lambda: module.run(rest, prog=f"lomsong {name}"))
+        code = _exit_code(lambda: module.run(rest, prog=f"lomsong {name}", own_process=True))
     else:
         code = _run_typer()
     # Skip the interpreter's slow teardown (0.25-0.45 s of module finalisation with numba,

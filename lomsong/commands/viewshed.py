@@ -70,9 +70,16 @@ def build_parser(prog: str = "lomsong viewshed") -> argparse.ArgumentParser:
     return ap
 
 
-def run(argv: list[str], prog: str = "lomsong viewshed") -> None:
-    """Parse ``argv`` (bad flags: usage and exit 2, as for every lomsong command) and run."""
+def run(argv: list[str], prog: str = "lomsong viewshed", own_process: bool = False) -> None:
+    """Parse ``argv`` (bad flags: usage and exit 2, as for every lomsong command) and run.
+
+    ``own_process``: this process exists only for this command (``lomsong.cli.main``), so its
+    imports may be trimmed (see :func:`_keep_boto3_out`); not for calls from a longer-lived
+    process such as a notebook or a test runner.
+    """
     args = build_parser(prog).parse_args(argv)
+    if own_process:
+        _keep_boto3_out()
     viewshed_command(**vars(args))
 
 
@@ -92,7 +99,6 @@ def viewshed_command(
     threads: int | None = None,
 ) -> None:
     """Cells visible from an antenna (255) or not (0), on the DEM's own grid."""
-    _keep_boto3_out()
     from lomsong.coverage.errors import InvalidInputError, OutputExistsError
 
     single_xy = ox is not None or oy is not None
@@ -283,8 +289,8 @@ def _keep_boto3_out() -> None:
     rasterio imports boto3 at import time whenever it is installed, only to open ``s3://``
     files; that import takes 0.2-0.3 s, about a quarter of a 20-observer run.  This command
     reads and writes local files only, so a ``None`` entry in ``sys.modules`` makes rasterio
-    see boto3 as absent (it falls back to its dummy session).  Nothing else in this
-    short-lived process uses boto3; library callers are not affected.
+    see boto3 as absent (it falls back to its dummy session).  Only done in a process of its
+    own (``run(..., own_process=True)``), where nothing else uses boto3.
     """
     import sys
 

@@ -181,7 +181,7 @@ def test_a_viewshed_process_imports_neither_numba_nor_typer(compiled, tmp_path):
         "from lomsong.commands.viewshed import run\n"
         f"name, v, q, rest = _fast_command(['-q', 'viewshed', {str(dem)!r}, '--observers', "
         f"{str(obs)!r}, '--radius', '2000', '-o', {str(tmp_path / 'out')!r}])\n"
-        "run(rest)\n"
+        "run(rest, own_process=True)\n"
         "print(sorted(m for m in ('numba', 'typer', 'pydantic', 'boto3', 'scipy')"
         " if sys.modules.get(m) is not None))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
