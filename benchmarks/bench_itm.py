@@ -286,8 +286,11 @@ def evaluations_per_map(dem, x: float, y: float) -> int:
     n_samples = int(math.floor(radius_cells)) + 2
     elev = np.ascontiguousarray(sub.elevation_m, dtype=np.float64)
     _, n_valid = rk.sample_rays(elev, row_t, col_t, drow, dcol, 1.0, n_samples)
+    from lomsong.coverage.pathloss import get_model
+
     need = rk.needed_samples(n_valid, drow, dcol, row_t, col_t, 1.0, radius_cells,
-                             elev.shape[0], elev.shape[1], n_samples)
+                             elev.shape[0], elev.shape[1], n_samples,
+                             get_model("itm").nearest_sample)
     need[:, 0] = 0  # the mast foot is free space, not ITM
     return int(need.sum())
 

@@ -633,17 +633,28 @@ def test_ray_sampling_and_cell_assignment_match_reference(rows, cols, seed, fr, 
                 assert np.isnan(got[i, j])
             else:
                 assert any(abs(got[i, j] - v) < 1e-3 for v in want[(i, j)]), (i, j)
-    # needed_samples marks exactly what assign_cells reads: NaN everywhere else changes nothing,
-    # and dropping any one marked sample changes some cell.
-    need = rk.needed_samples(nv, drow, dcol, row_t, col_t, step, radius, rows, cols, n_samples)
-    sparse = np.where(need.astype(bool), loss, np.nan)
-    np.testing.assert_array_equal(
-        rk.assign_cells(sparse, nv, drow, dcol, row_t, col_t, step, radius, rows, cols), got)
-    for ray, k in zip(*np.nonzero(need), strict=True):
-        holed = sparse.copy()
-        holed[ray, k] = np.nan
-        out = rk.assign_cells(holed, nv, drow, dcol, row_t, col_t, step, radius, rows, cols)
-        assert np.isnan(out).sum() > np.isnan(got).sum(), (ray, k)
+    # needed_samples marks exactly what the assignment reads, in both cell rules: NaN
+    # everywhere else changes nothing, and dropping any one marked sample changes some cell.
+    lin = rk.cell_samples(nv, drow, dcol, row_t, col_t, step, radius, rows, cols, False)
+    near = rk.cell_samples(nv, drow, dcol, row_t, col_t, step, radius, rows, cols, True)
+    np.testing.assert_array_equal(rk.assign_from(loss, *lin), got)
+    # the nearest rule: same ray, the bracketing sample closer to the cell's distance
+    np.testing.assert_array_equal(near[0], lin[0])
+    inside = lin[0] >= 0
+    want_k = np.where(lin[2] < 0, lin[1], lin[1] + (lin[2] >= 0.5))
+    np.testing.assert_array_equal(near[1][inside], want_k[inside])
+    assert (near[2] < 0).all()
+    for nearest, cells in ((False, lin), (True, near)):
+        full = rk.assign_from(loss, *cells)
+        need = rk.needed_samples(nv, drow, dcol, row_t, col_t, step, radius, rows, cols,
+                                 n_samples, nearest)
+        sparse = np.where(need.astype(bool), loss, np.nan)
+        np.testing.assert_array_equal(rk.assign_from(sparse, *cells), full)
+        for ray, k in zip(*np.nonzero(need), strict=True):
+            holed = sparse.copy()
+            holed[ray, k] = np.nan
+            out = rk.assign_from(holed, *cells)
+            assert np.isnan(out).sum() > np.isnan(full).sum(), (nearest, ray, k)
 
 
 @given(d=st.floats(1.0, 1e6), f=st.floats(1.0, 1e5), v=st.floats(-5.0, 50.0),

@@ -218,15 +218,16 @@ def nearest_ray(dr: float, dc: float, n_half: int, side_idx, urow, ucol) -> int:
 @njit(cache=True, nogil=True)
 def cell_samples(
     n_valid, drow, dcol, row_t: float, col_t: float, step_cells: float, radius_cells: float,
-    rows: int, cols: int,
+    rows: int, cols: int, nearest: bool = False,
 ):
     """Where each grid cell takes its loss from: the one place that maps cells to samples.
 
     Returns ``(ray, k, w)`` per cell (int32, int32, float64, each ``[rows, cols]``): the cell's
     loss is ``loss[ray, k] * (1 - w) + loss[ray, k + 1] * w`` (nearest ray by angle, linear in
     distance between the two samples bracketing the cell), or ``loss[ray, k]`` alone where
-    ``w < 0`` (at or beyond the ray's last sample); ``ray == -1`` outside ``radius_cells`` or on
-    a ray without samples.  Memory: 16 bytes per cell.
+    ``w < 0`` (at or beyond the ray's last sample, or always with ``nearest``: the sample
+    nearest the cell's distance); ``ray == -1`` outside ``radius_cells`` or on a ray without
+    samples.  Memory: 16 bytes per cell.
     """
     n_half = int(round(max(abs(drow[0]), abs(dcol[0]))))
     side_idx = perimeter_index(drow, dcol, n_half)
@@ -252,8 +253,11 @@ def cell_samples(
             if last < 0:
                 continue
             s = math.sqrt(d2) / step_cells
-            k = int(math.floor(s))
             cell_ray[i, j] = ray
+            if nearest:
+                cell_k[i, j] = min(int(math.floor(s + 0.5)), last)
+                continue
+            k = int(math.floor(s))
             if k >= last:
                 cell_k[i, j] = last
             else:
@@ -323,11 +327,11 @@ def assign_cells(
 @njit(cache=True, nogil=True)
 def needed_samples(
     n_valid, drow, dcol, row_t: float, col_t: float, step_cells: float, radius_cells: float,
-    rows: int, cols: int, n_samples: int,
+    rows: int, cols: int, n_samples: int, nearest: bool = False,
 ):
     """:func:`cell_samples` then :func:`needed_from`."""
     cell_ray, cell_k, cell_w = cell_samples(n_valid, drow, dcol, row_t, col_t, step_cells,
-                                            radius_cells, rows, cols)
+                                            radius_cells, rows, cols, nearest)
     return needed_from(cell_ray, cell_k, cell_w, drow.shape[0], n_samples)
 
 
