@@ -77,7 +77,7 @@ def _click_module():
     return click
 
 
-def _ABORT(click) -> tuple[type[BaseException], ...]:
+def _abort_types(click) -> tuple[type[BaseException], ...]:
     """click's Abort where this click has one (typer's vendored copy does not)."""
     abort = getattr(click.exceptions, "Abort", None) or getattr(click, "Abort", None)
     return (abort,) if abort is not None else ()
@@ -135,7 +135,7 @@ def _run_typer() -> int:
         except click.exceptions.ClickException as exc:  # bad flag, missing argument
             exc.show()
             code = exc.exit_code
-        except _ABORT(click):  # Ctrl-C at a prompt
+        except _abort_types(click):  # Ctrl-C at a prompt
             code = 1
 
     return _exit_code(run) or code

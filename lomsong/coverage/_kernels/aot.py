@@ -109,12 +109,11 @@ def _load(path: Path) -> ModuleType:
 _loaded: dict[str, ModuleType | None] = {}
 
 
-def load_viewshed(build: bool = True) -> ModuleType | None:
-    """The compiled viewshed module (``disc_events``, ``viewshed_sweep``), or None.
+def load_viewshed() -> ModuleType | None:
+    """The compiled viewshed module (``disc_events``, ``viewshed_sweep``), built on first use.
 
-    None when ``LOMSONG_AOT=0``, when ``build`` is false and none is built yet, or when the
-    build failed (logged once, remembered in a ``.failed`` file).  Built modules are cached per
-    process and per machine.
+    None when ``LOMSONG_AOT=0`` or when it cannot be built (logged; a failed build is
+    remembered in a ``.failed`` file).  Cached per process and per machine.
     """
     if os.environ.get("LOMSONG_AOT", "1").strip() == "0":
         return None
@@ -128,7 +127,7 @@ def load_viewshed(build: bool = True) -> ModuleType | None:
         return _loaded[key]
     module = None
     failed = path.with_name(path.name + ".failed")
-    if not path.exists() and build and not failed.exists():
+    if not path.exists() and not failed.exists():
         try:
             _build_in_child(path, failed)
         except OSError as exc:  # e.g. a read-only cache folder
@@ -141,7 +140,7 @@ def load_viewshed(build: bool = True) -> ModuleType | None:
             module = _load(path)
         except ImportError as exc:  # a damaged or foreign file: say so, fall back
             log.warning("could not load %s (%s); using Numba's JIT", path, exc)
-    elif failed.exists() and build:
+    elif failed.exists():
         log.warning("the compiled viewshed kernel could not be built (see %s; delete it to "
                     "retry); using Numba's JIT: same results, ~1 s slower start", failed)
     _loaded[key] = module
