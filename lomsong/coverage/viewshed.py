@@ -119,10 +119,12 @@ def sweep_geometry(cell_m: float, radius_m: float) -> SweepGeometry:
         try:
             packed = np.load(path, allow_pickle=False)
             n_start = int(packed[1])
-            return _frozen(packed[11 + n_start:], packed[2:11], packed[11:11 + n_start],
-                           int(packed[0]))
+            events = packed[11 + n_start:]
+            if packed.dtype != np.int64 or not 0 <= n_start or packed[10] != events.size:
+                raise ValueError("inconsistent geometry file")
+            return _frozen(events, packed[2:11], packed[11:11 + n_start], int(packed[0]))
         except (OSError, ValueError, IndexError):
-            pass  # not there yet (or damaged): build it
+            pass  # not there yet (or damaged): build it and write it again
     key, code, octant, start, radius_cells = kernels.disc_events(cell_m, radius_m)
     order = np.argsort(key)  # numpy's sort is ~2x numba's here
     events = code[order]

@@ -241,3 +241,22 @@ def test_an_unwritable_cache_falls_back_to_the_jit_kernel(tmp_path, monkeypatch,
     with caplog.at_level(logging.WARNING, logger="lomsong.aot"):
         assert aot.load_viewshed() is None
     assert "LOMSONG_CACHE_DIR" in caplog.text
+
+
+@pytest.mark.compiler
+def test_a_damaged_geometry_file_is_rebuilt(compiled, tmp_path, monkeypatch):
+    monkeypatch.setattr(vs, "sweep_kernels", lambda: vs.SweepKernels(
+        compiled.disc_events, compiled.viewshed_sweep, True))
+    path = tmp_path / "g.npy"
+    monkeypatch.setattr(aot, "geometry_path", lambda cell_m, radius_m: path)
+    vs.sweep_geometry.cache_clear()
+    try:
+        good = vs.sweep_geometry(90.0, 20000.0)
+        packed = np.load(path)
+        np.save(path, packed[:-5])  # a valid .npy whose events were cut short
+        vs.sweep_geometry.cache_clear()
+        again = vs.sweep_geometry(90.0, 20000.0)
+        assert np.array_equal(again.events, good.events)
+        assert np.array_equal(np.load(path), packed)  # and written again whole
+    finally:
+        vs.sweep_geometry.cache_clear()

@@ -95,7 +95,8 @@ def module_path(key: str | None = None) -> Path:
 
 def geometry_path(cell_m: float, radius_m: float) -> Path:
     """Where the sorted sweep geometry for this cell size and radius is kept (``.npy``)."""
-    return cache_dir() / f"geometry-{module_key()}-{cell_m!r}-{radius_m!r}.npy"
+    # "g1": the packing in lomsong.coverage.viewshed.sweep_geometry; bump it when that changes.
+    return cache_dir() / f"geometry-g1-{module_key()}-{cell_m!r}-{radius_m!r}.npy"
 
 
 def _load(path: Path) -> ModuleType:
