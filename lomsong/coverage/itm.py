@@ -442,6 +442,21 @@ def p2p_tls(
     return _result(a_db, warn, iv)
 
 
+def _cr_as_tls(
+    values: dict[str, float], confidence_pct: float, reliability_pct: float, source: str
+) -> dict[str, float]:
+    """Confidence / reliability, checked, as the time / location / situation they stand for.
+
+    Reliability is the time percentage, confidence the situation percentage, location held at
+    50 % (Hufford's two-parameter use of the variability routine, :func:`_k.cr_to_tls`).
+    """
+    values = values | {"confidence_pct": confidence_pct, "reliability_pct": reliability_pct}
+    _check_ints(values, (), source)
+    _check_rc(_k.validate_cr(float(confidence_pct), float(reliability_pct)), values, source)
+    t, loc, s = _k.cr_to_tls(float(confidence_pct), float(reliability_pct))
+    return {"time_pct": t, "location_pct": loc, "situation_pct": s}
+
+
 def p2p_cr(
     pfl: Sequence[float] | np.ndarray,
     radio: ItmRadio,
@@ -450,22 +465,9 @@ def p2p_cr(
     reliability_pct: float,
     source: str = "ITM input",
 ) -> ItmResult:
-    """Point-to-point prediction with confidence / reliability.
-
-    Reliability is the time percentage, confidence the situation percentage, location held at
-    50 % (Hufford's two-parameter use of the variability routine).
-    """
-    values = _radio_values(radio) | {
-        "confidence_pct": confidence_pct,
-        "reliability_pct": reliability_pct,
-    }
-    _check_ints(values, ("climate", "pol", "mdvar"), source)
-    arr = _as_pfl(pfl, source)
-    a_db, warn, rc, iv = _k.itm_p2p_cr_ex(
-        arr, *_radio_args(radio), float(confidence_pct), float(reliability_pct)
-    )
-    _check_rc(rc, values, source, float(iv[_k.IV_N_S]))
-    return _result(a_db, warn, iv)
+    """Point-to-point prediction with confidence / reliability (see :func:`_cr_as_tls`)."""
+    tls = _cr_as_tls(_radio_values(radio), confidence_pct, reliability_pct, source)
+    return p2p_tls(pfl, radio, source=source, **tls)
 
 
 def _area_values(
@@ -527,25 +529,10 @@ def area_cr(
     source: str = "ITM input",
 ) -> ItmResult:
     """Area-mode prediction with confidence / reliability (mapped as in :func:`p2p_cr`)."""
-    values = _area_values(radio, d_km, delta_h_m, tx_siting, rx_siting) | {
-        "confidence_pct": confidence_pct,
-        "reliability_pct": reliability_pct,
-    }
-    _check_ints(values, ("climate", "pol", "mdvar", "tx_siting", "rx_siting"), source)
-    r = _radio_args(radio)
-    a_db, warn, rc, iv = _k.itm_area_cr_ex(
-        r[0],
-        r[1],
-        int(tx_siting),
-        int(rx_siting),
-        float(d_km),
-        float(delta_h_m),
-        *r[2:],
-        float(confidence_pct),
-        float(reliability_pct),
-    )
-    _check_rc(rc, values, source, float(radio.n_0))
-    return _result(a_db, warn, iv)
+    tls = _cr_as_tls(_area_values(radio, d_km, delta_h_m, tx_siting, rx_siting),
+                     confidence_pct, reliability_pct, source)
+    return area_tls(radio, d_km=d_km, delta_h_m=delta_h_m, tx_siting=tx_siting,
+                    rx_siting=rx_siting, source=source, **tls)
 
 
 # ---------------------------------------------------------------------------------------------

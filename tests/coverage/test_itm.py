@@ -451,7 +451,6 @@ def test_kernels_do_not_mutate_their_inputs() -> None:
     pfl = _pfls()[2]
     before = pfl.copy()
     k.itm_p2p_tls_ex(pfl, 15.0, 3.0, 4, 301.0, 990.0, 0, 15.0, 0.008, 12, 15.0, 40.0, 50.0)
-    k.itm_p2p_cr_ex(pfl, 15.0, 3.0, 4, 301.0, 990.0, 0, 15.0, 0.008, 12, 15.0, 40.0)
     elev = pfl[2:]
     k.p2p_geometry(elev, pfl[1], 15.0, 3.0, 120e-9)
     k.terrain_irregularity_m(elev, pfl[1], 10.0, 20e3)

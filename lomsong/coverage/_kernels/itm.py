@@ -1221,32 +1221,6 @@ def validate_cr(confidence_pct: float, reliability_pct: float) -> int:
 
 
 @njit(cache=True, nogil=True)
-def itm_p2p_cr_ex(
-    pfl: np.ndarray,
-    h_tx_m: float,
-    h_rx_m: float,
-    climate: int,
-    n_0: float,
-    f_mhz: float,
-    pol: int,
-    epsilon: float,
-    sigma: float,
-    mdvar: int,
-    confidence_pct: float,
-    reliability_pct: float,
-) -> tuple[float, int, int, np.ndarray]:
-    """Point-to-point ITM with confidence / reliability percentages; see :func:`cr_to_tls`."""
-    rc = validate_cr(confidence_pct, reliability_pct)
-    if rc != SUCCESS:
-        nan = math.nan
-        return nan, 0, rc, _pack(0.0, f_mhz, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0)
-    t, loc, s = cr_to_tls(confidence_pct, reliability_pct)
-    return itm_p2p_tls_ex(
-        pfl, h_tx_m, h_rx_m, climate, n_0, f_mhz, pol, epsilon, sigma, mdvar, t, loc, s
-    )
-
-
-@njit(cache=True, nogil=True)
 def itm_area_tls_ex(
     h_tx_m: float,
     h_rx_m: float,
@@ -1329,48 +1303,4 @@ def itm_area_tls_ex(
         warn,
         rc,
         _pack(d_m, f_mhz, th_tx, th_rx, dl_tx, dl_rx, he_tx, he_rx, n_s, delta_h_m, a_ref, mode),
-    )
-
-
-@njit(cache=True, nogil=True)
-def itm_area_cr_ex(
-    h_tx_m: float,
-    h_rx_m: float,
-    tx_siting: int,
-    rx_siting: int,
-    d_km: float,
-    delta_h_m: float,
-    climate: int,
-    n_0: float,
-    f_mhz: float,
-    pol: int,
-    epsilon: float,
-    sigma: float,
-    mdvar: int,
-    confidence_pct: float,
-    reliability_pct: float,
-) -> tuple[float, int, int, np.ndarray]:
-    """Area-mode ITM with confidence / reliability percentages; see :func:`cr_to_tls`."""
-    rc = validate_cr(confidence_pct, reliability_pct)
-    if rc != SUCCESS:
-        nan = math.nan
-        return nan, 0, rc, _pack(0.0, f_mhz, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0)
-    t, loc, s = cr_to_tls(confidence_pct, reliability_pct)
-    return itm_area_tls_ex(
-        h_tx_m,
-        h_rx_m,
-        tx_siting,
-        rx_siting,
-        d_km,
-        delta_h_m,
-        climate,
-        n_0,
-        f_mhz,
-        pol,
-        epsilon,
-        sigma,
-        mdvar,
-        t,
-        loc,
-        s,
     )
