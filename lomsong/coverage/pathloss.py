@@ -257,11 +257,12 @@ _WARNED: set[tuple[str, str, float]] = set()
 
 def radial_loss(
     elev_m: np.ndarray, row_t: float, col_t: float, cell_m: float, radius_m: float,
-    ray_fn: Callable, tx_height_m: float, rx_height_m: float, frequency_mhz: float,
-    params: np.ndarray, *, step_cells: float = 1.0, ray_fn_need: Callable | None = None,
-    nearest_sample: bool = False,
+    spec: PathLossModel, tx_height_m: float, rx_height_m: float, frequency_mhz: float,
+    params: np.ndarray, *, step_cells: float = 1.0,
 ) -> tuple[np.ndarray, float]:
-    """Run a per-ray model over a grid window: rays out to ``radius_m``, then cells from rays.
+    """Run a model's ray kernel over a grid window: rays out to ``radius_m``, then cells from
+    rays (``spec`` says which kernel, whether only the samples cells read are evaluated, and
+    how a cell takes its value from its ray).
 
     ``(row_t, col_t)`` is the transmitter's fractional position on ``elev_m`` (cell centres at
     integers).  Returns ``(loss_db, ground_m)``: float32 loss on ``elev_m``'s shape (NaN beyond
@@ -279,19 +280,20 @@ def radial_loss(
     loss = np.full_like(z, np.nan)
     rows, cols = elev.shape
     cells = _rk.cell_samples(n_valid, drow, dcol, row_t, col_t, step_cells, radius_cells, rows,
-                             cols, nearest_sample)
+                             cols, spec.nearest_sample)
     need = None
-    if ray_fn_need is not None:
+    if spec.ray_fn_need is not None:
         need = _rk.needed_from(*cells, z.shape[0], n_samples)
     for ray in range(z.shape[0]):
         nv = int(n_valid[ray])
         if nv > 0:
             if need is None:
-                loss[ray, :nv] = ray_fn(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
-                                        frequency_mhz, params)
+                loss[ray, :nv] = spec.ray_fn(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
+                                             frequency_mhz, params)
             elif need[ray, :nv].any():
-                loss[ray, :nv] = ray_fn_need(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
-                                             frequency_mhz, params, need[ray, :nv])
+                loss[ray, :nv] = spec.ray_fn_need(dist[:nv], z[ray, :nv], tx_height_m,
+                                                  rx_height_m, frequency_mhz, params,
+                                                  need[ray, :nv])
     out = _rk.assign_from(loss, *cells)
     ground = float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
     return out, ground
@@ -327,8 +329,7 @@ def path_loss_map(
     params = spec.build_params(**options)
     sub, row_off, col_off = dem.radius_window(x, y, radius_m)
     row_t, col_t = sub.rowcol_float(x, y)
-    loss, _ = radial_loss(sub.elevation_m, row_t, col_t, dem.cell_m, radius_m, spec.ray_fn,
-                          tx_height_m, rx_height_m, frequency_mhz, params,
-                          ray_fn_need=spec.ray_fn_need, nearest_sample=spec.nearest_sample)
+    loss, _ = radial_loss(sub.elevation_m, row_t, col_t, dem.cell_m, radius_m, spec,
+                          tx_height_m, rx_height_m, frequency_mhz, params)
     return CoverageRaster(values=loss, transform=sub.transform, crs=dem.crs,
                           quantity="path_loss_db", row_off=row_off, col_off=col_off)

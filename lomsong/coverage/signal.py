@@ -120,9 +120,8 @@ def _site_loss(dem: DemGrid, tower: Tower, spec: _pl.PathLossModel, params: np.n
     sub, row_off, col_off = dem.radius_window(tower.x, tower.y, tower.radius_m)
     row_t, col_t = sub.rowcol_float(tower.x, tower.y)
     loss, ground_m = _pl.radial_loss(sub.elevation_m, row_t, col_t, dem.cell_m, tower.radius_m,
-                                     spec.ray_fn, tower.height_m, rx_height_m,
-                                     tower.frequency_mhz, params, ray_fn_need=spec.ray_fn_need,
-                                     nearest_sample=spec.nearest_sample)
+                                     spec, tower.height_m, rx_height_m,
+                                     tower.frequency_mhz, params)
     return sub, row_off, col_off, row_t, col_t, loss, ground_m
 
 
