@@ -412,6 +412,129 @@ def test_terrain_irregularity_matches_reference(z, spacing, a, b) -> None:
     assert got == pytest.approx(want, rel=1e-6, abs=1e-6)
 
 
+def _resampled_point_by_point(z, n, xa, step):
+    k_first = int(xa + 1.0)
+    ref = z[k_first - 1]
+    return np.array([k._interp_point(z, xa + j * step, k_first, z.size - 1, ref) for j in range(n)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_pts=st.integers(min_value=4, max_value=300),
+    a=st.floats(min_value=0.0, max_value=0.5),
+    b=st.floats(min_value=0.5, max_value=1.0),
+    whole_start=st.booleans(),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_resampling_in_runs_gives_the_point_by_point_values(n_pts, a, b, whole_start, seed) -> None:
+    # The vectorised resampling (runs of contiguous loads) must give exactly what Hufford's
+    # point-by-point interpolation gives, for any window: integer starts (450 m at 90 m is
+    # sample 5), steps just above or below one spacing, windows much finer than the profile.
+    z = np.cumsum(np.random.default_rng(seed).normal(0.0, 15.0, n_pts))
+    xa = float(int(a * (n_pts - 1))) if whole_start else a * (n_pts - 1)
+    xb = b * (n_pts - 1)
+    assume(xb - xa >= 2.0)
+    ka = min(max(4, int(0.1 * (xb - xa + 8.0))), 25)
+    n = 10 * ka - 5
+    step = (xb - xa) / (n - 1)
+    got = np.empty(n)
+    k._resample(z, got, n, xa, step, int(xa + 1.0), n_pts - 1, z[int(xa + 1.0) - 1])
+    want = _resampled_point_by_point(z, n, xa, step)
+    assert np.array_equal(got, want)
+
+
+def test_resampling_on_ray_windows_matches_point_by_point() -> None:
+    # The windows a 20 km ray at 90 m gives: tx side 450 m, rx side 22.5 m, every length.
+    z = np.cumsum(np.random.default_rng(11).normal(0.0, 12.0, 240))
+    for j in range(8, 240):
+        for x1, x2 in ((450.0, j * 90.0 - 22.5), (0.1 * 40.0 * j, j * 90.0 - 0.1 * 90.0)):
+            xa, xb = x1 / 90.0, x2 / 90.0
+            ka = min(max(4, int(0.1 * (xb - xa + 8.0))), 25)
+            n = 10 * ka - 5
+            step = (xb - xa) / (n - 1)
+            got = np.empty(n)
+            k._resample(z[: j + 1], got, n, xa, step, int(xa + 1.0), j, z[int(xa + 1.0) - 1])
+            assert np.array_equal(got, _resampled_point_by_point(z[: j + 1], n, xa, step)), j
+
+
+def _keys(values) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    keys = np.empty(a.size, dtype=np.int64)
+    k._sort_keys(a.view(np.int64), keys, a.size)
+    return keys
+
+
+def _value(key: int) -> float:
+    out = np.empty(1, dtype=np.int64)
+    k._sort_keys(np.array([key], dtype=np.int64), out, 1)
+    return float(out.view(np.float64)[0])
+
+
+values_with_ties = st.lists(
+    st.one_of(st.integers(min_value=-4, max_value=4).map(float),  # many ties
+              st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), st.just(-0.0)),
+    min_size=1, max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=values_with_ties)
+def test_sort_keys_order_like_the_values_and_map_back(values) -> None:
+    a = np.array(values)
+    keys = _keys(a)
+    order = np.argsort(keys, kind="stable")
+    assert (np.diff(a[order]) >= 0).all()
+    assert all(_value(int(key)) == v for key, v in zip(keys, a))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=values_with_ties,
+    fracs=st.tuples(*[st.floats(min_value=0.0, max_value=1.0)] * 4),
+    offsets=st.tuples(*[st.sampled_from([0.0, -0.5, 0.5, 1e-9, -1e-9, 3.0, -40.0])] * 2),
+)
+def test_two_order_statistics_walked_from_pivots_match_a_sort(values, fracs, offsets) -> None:
+    # pivots at, between and beside the values (a radial caller passes the last answers)
+    a = np.array(values, dtype=np.float64)
+    n = a.size
+    srt = np.sort(a)
+    k_lo, k_hi = (min(int(f * n), n - 1) for f in fracs[:2])
+    p_lo, p_hi = (float(srt[min(int(f * n), n - 1)]) + o for f, o in zip(fracs[2:], offsets))
+    keys = _keys(a)
+    pk_lo, pk_hi = (int(x) for x in _keys([p_lo, p_hi]))
+    lt, le = int((keys < pk_lo).sum()), int((keys <= pk_lo).sum())
+    ge, gt = int((keys >= pk_hi).sum()), int((keys > pk_hi).sum())
+    key_lo, found_lo, key_hi, found_hi = k._two_order_statistics(
+        keys, n, k_lo, k_hi, pk_lo, pk_hi, lt, le, ge, gt
+    )
+    # distinct keys strictly between pivot and answer: within the step budget it must be found
+    for found, key, kth, pk in ((found_lo, key_lo, k_lo, pk_lo), (found_hi, key_hi, k_hi, pk_hi)):
+        want_key = np.sort(keys)[kth]
+        between = np.unique(keys[(keys > min(pk, want_key)) & (keys < max(pk, want_key))]).size
+        if between < k._KTH_MAX_STEPS:
+            assert found
+        if found:
+            assert key == want_key
+            assert _value(key) == srt[kth]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_pts=st.integers(min_value=30, max_value=300),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    flat=st.booleans(),
+)
+def test_terrain_irregularity_matches_reference_on_long_profiles(n_pts, seed, flat) -> None:
+    # up to k = 25 (245 resampled points); integer heights on gentle terrain give exact ties
+    rng = np.random.default_rng(seed)
+    z = np.cumsum(rng.normal(0.0, 8.0, n_pts))
+    if flat:
+        z = np.round(z / 10.0)
+    d = (n_pts - 1) * 90.0
+    want = ref_delta_h(z, 90.0, 450.0, d - 22.5)
+    assert k.terrain_irregularity_m(z, 90.0, 450.0, d - 22.5) == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
 def test_delta_h_of_a_plane_is_zero_and_of_a_sine_is_its_interdecile_range() -> None:
     x = np.arange(401) * 100.0
     plane = 3.0 + 0.01 * x

@@ -268,8 +268,20 @@ def least_squares_fit(
 
 #: Most points :func:`terrain_irregularity_m` resamples (k = 25).
 DELTA_H_MAX_SAMPLES = 245
-#: Floats of scratch :func:`terrain_irregularity_into` needs: the samples and two side lists.
+#: Floats of scratch :func:`terrain_irregularity_into` needs: the samples, their sort keys and
+#: two spare slots.
 DELTA_H_SCRATCH = 3 * DELTA_H_MAX_SAMPLES
+#: Most distinct values :func:`_two_order_statistics` steps over before it leaves the job to a
+#: quickselect.
+_KTH_MAX_STEPS = 5
+#: Number of runs (stretches where the resampled points keep the same offset to the profile
+#: points) above which the resampling takes the plain per-point loop: only short windows
+#: resampled much more finely than the profile have more.
+_MAX_RUNS = 12
+_I64_MAX = np.iinfo(np.int64).max
+_I64_MIN = np.iinfo(np.int64).min
+_MAGNITUDE_BITS = 0x7FFFFFFFFFFFFFFF
+_FAST_SUMS = {"reassoc", "nsz", "contract"}
 
 
 @njit(cache=True, nogil=True)
@@ -306,6 +318,184 @@ def _select_kth(a: np.ndarray, lo: int, hi: int, k: int) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _interp_point(elev_m, x: float, k_first: int, n_int: int, ref: float) -> float:
+    # Hufford's DLTHX interpolation at x (in samples): between profile points k - 1 and k with
+    # k = ceil(x) kept within [k_first, n_int] (his walk starts at int(xa) + 1, never passes the
+    # last point).  Heights relative to ``ref`` (the fit is shift-invariant).
+    k = min(max(int(math.ceil(x)), k_first), n_int)
+    return (elev_m[k] - ref) + (elev_m[k] - elev_m[k - 1]) * (x - k)
+
+
+@njit(cache=True, nogil=True)
+def _interp_run(elev_m, samples, j0: int, j1: int, c: int, xa: float, step: float, ref: float) -> int:
+    # _interp_point for j in [j0, j1) on the assumption k_j = j + c: the loads are contiguous
+    # and the indices start at 0, so the loop vectorises.  Returns how many j break the
+    # assumption (x_j outside (k_j - 1, k_j]); the caller redoes the points if any do.
+    zs = elev_m[j0 + c - 1 :]
+    out = samples[j0:]
+    kb = float(j0 + c)
+    bad = 0
+    for i in range(j1 - j0):
+        x = xa + (j0 + i) * step
+        k = kb + i
+        z1 = zs[i + 1]
+        out[i] = (z1 - ref) + (z1 - zs[i]) * (x - k)
+        bad += (x <= k - 1.0) | (x > k)
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def _resample(elev_m, samples, n: int, xa: float, step: float, k_first: int, n_int: int, ref: float) -> None:
+    # samples[j] = _interp_point(xa + j * step), j < n, in runs of constant k_j - j where the
+    # step is close to one profile spacing (the usual case: 10k - 5 points over about as many
+    # samples); every point of a run is checked, so the values are always _interp_point's.
+    samples[0] = _interp_point(elev_m, xa, k_first, n_int, ref)
+    samples[n - 1] = _interp_point(elev_m, xa + (n - 1) * step, k_first, n_int, ref)
+    drift = step - 1.0
+    if abs(drift) * n < _MAX_RUNS - 1:
+        # interior points: strictly inside (xa, xb), so the clamps never apply
+        j = 1
+        bad = 0
+        while j < n - 1 and bad == 0:
+            c = int(math.ceil(xa + j * step)) - j
+            # where ceil(xa + m (1 + drift)) - m = ceil(xa + m drift) leaves c (guess)
+            if drift > 0.0:
+                end = int((c - xa) / drift) + 1
+            elif drift < 0.0:
+                end = int(math.ceil((c - 1 - xa) / drift))
+            else:
+                end = n - 1
+            end = min(max(end, j + 1), n - 1)
+            bad = _interp_run(elev_m, samples, j, end, c, xa, step, ref)
+            j = end
+        if bad == 0:
+            return
+    for j in range(1, n - 1):
+        samples[j] = _interp_point(elev_m, xa + j * step, k_first, n_int, ref)
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST_SUMS)
+def _sums(samples, n: int) -> tuple[float, float]:
+    # sum of v_j and of j v_j (reassociated: vectorised; differs from a left-to-right sum in
+    # the last bits only)
+    s = 0.0
+    t = 0.0
+    for j in range(n):
+        v = samples[j]
+        s += v
+        t += j * v
+    return s, t
+
+
+@njit(cache=True, nogil=True)
+def _sort_keys(bits, keys, n: int) -> None:
+    # int64 keys in the order of the float64 values whose bits are given (negatives flipped);
+    # a bijection, so a key found is turned back into its exact value.
+    for j in range(n):
+        b = bits[j]
+        keys[j] = b ^ ((b >> 63) & _MAGNITUDE_BITS)
+
+
+@njit(cache=True, nogil=True)
+def _keys_and_counts(bits, keys, n: int, p_lo: int, p_hi: int) -> tuple[int, int, int, int]:
+    # _sort_keys, counting on the way the keys below / at most p_lo and at least / above p_hi
+    lt = 0
+    le = 0
+    ge = 0
+    gt = 0
+    for j in range(n):
+        b = bits[j]
+        v = b ^ ((b >> 63) & _MAGNITUDE_BITS)
+        keys[j] = v
+        lt += v < p_lo
+        le += v <= p_lo
+        ge += v >= p_hi
+        gt += v > p_hi
+    return lt, le, ge, gt
+
+
+@njit(cache=True, nogil=True)
+def _step_pass(keys, n: int, flip_a: int, after_a: int, count_a: int, flip_b: int, after_b: int,
+               count_b: int) -> tuple[int, int, int, int]:
+    # For two walkers at once, on keys ^ flip (flip -1 reverses the order): the smallest such
+    # key above ``after`` and how many equal ``count``.  Integer min and sums: vectorised.
+    m_a = _I64_MAX
+    c_a = 0
+    m_b = _I64_MAX
+    c_b = 0
+    for j in range(n):
+        v = keys[j]
+        a = v ^ flip_a
+        m_a = min(m_a, a if a > after_a else _I64_MAX)
+        c_a += a == count_a
+        b = v ^ flip_b
+        m_b = min(m_b, b if b > after_b else _I64_MAX)
+        c_b += b == count_b
+    return m_a, c_a, m_b, c_b
+
+
+@njit(cache=True, nogil=True)
+def _walk_start(n: int, k: int, p: int, n_lt: int, n_le: int) -> tuple[int, int, int, bool]:
+    # A walker for the k-th smallest key (0-based) from the pivot key p (n_lt / n_le keys are
+    # < / <= p): (flip, rank, passed, done) in the flipped order where the answer lies above
+    # the pivot; ``passed`` keys are at or below it.  done: the pivot itself is the answer.
+    if n_lt <= k < n_le:
+        return 0, k, n_le, True
+    if n_le <= k:
+        return 0, k, n_le, False
+    return -1, n - 1 - k, n - n_lt, False
+
+
+@njit(cache=True, nogil=True)
+def _walk_step(rank: int, passed: int, cand: int, cand_counted: bool, found: int, count: int):
+    # One pass's news for a walker: ``found`` is the next key above its last threshold and
+    # ``count`` how many keys equal ``cand`` (when cand_counted).  Returns
+    # (done, answer, passed, next_cand) where next_cand is both the next threshold and the next
+    # key to count.
+    if cand_counted:
+        passed += count
+        if rank < passed:
+            return True, cand, passed, cand
+    if rank == passed:
+        return True, found, passed, found
+    return False, 0, passed, found
+
+
+@njit(cache=True, nogil=True)
+def _two_order_statistics(keys, n: int, k_lo: int, k_hi: int, p_lo: int, p_hi: int,
+                          lt: int, le: int, ge: int, gt: int) -> tuple[int, bool, int, bool]:
+    # Keys of the k_lo-th and k_hi-th smallest, walked to from the pivot keys value by value,
+    # both in the same passes: the answer a distance r away costs r + 1 passes.  A walker more
+    # than _KTH_MAX_STEPS values away gives up (found False) and leaves it to a quickselect.
+    flip_a, rank_a, passed_a, done_a = _walk_start(n, k_lo, p_lo, lt, le)
+    flip_b, rank_b, passed_b, done_b = _walk_start(n, k_hi, p_hi, n - ge, n - gt)
+    ans_a = p_lo
+    ans_b = p_hi
+    after_a = p_lo ^ flip_a
+    after_b = p_hi ^ flip_b
+    counted_a = False
+    counted_b = False
+    for _ in range(_KTH_MAX_STEPS + 1):
+        if done_a and done_b:
+            break
+        m_a, c_a, m_b, c_b = _step_pass(
+            keys, n, flip_a, after_a, after_a if counted_a else _I64_MAX,
+            flip_b, after_b, after_b if counted_b else _I64_MAX,
+        )
+        if not done_a:
+            done_a, ans, passed_a, after_a = _walk_step(rank_a, passed_a, after_a, counted_a,
+                                                        m_a, c_a)
+            ans_a = ans ^ flip_a
+            counted_a = True
+        if not done_b:
+            done_b, ans, passed_b, after_b = _walk_step(rank_b, passed_b, after_b, counted_b,
+                                                        m_b, c_b)
+            ans_b = ans ^ flip_b
+            counted_b = True
+    return ans_a, done_a, ans_b, done_b
+
+
+@njit(cache=True, nogil=True)
 def terrain_irregularity_into(
     elev_m: np.ndarray,
     spacing_m: float,
@@ -319,12 +509,12 @@ def terrain_irregularity_into(
 
     Returns ``(delta_h_m, q_lo, q_hi)``: the result and the two detrended order statistics it
     came from (the 10 % and 90 % points).  ``scratch`` (``DELTA_H_SCRATCH`` floats) is
-    overwritten; nothing is allocated.  ``pivot_lo`` / ``pivot_hi`` are guesses a little above
-    the 10 % point and a little below the 90 % point (a radial caller passes the previous
-    receiver's, widened); with good guesses the order statistics are picked out of a handful
-    of values after one pass, with bad or NaN ones they come from a quickselect over all the
-    points.  The guesses only change the speed, never the result: the values are exactly the
-    ones a sort would give.
+    overwritten; nothing is allocated.  ``pivot_lo`` / ``pivot_hi`` are guesses of the 10 %
+    and 90 % points (a radial caller passes the previous receiver's): each order statistic is
+    then found by stepping from its guess through the few values in between, one vectorised
+    pass per value; a far or NaN guess leaves it to a quickselect over all the points.  The
+    guesses only change the speed, never the result: the values are exactly the ones a sort
+    would give.
     """
     n_int = elev_m.shape[0] - 1
     xa = x1_m / spacing_m
@@ -337,22 +527,9 @@ def terrain_irregularity_into(
     sn = float(n - 1)
     step = (xb - xa) / sn
     samples = scratch[:n]
-    # Linear interpolation at x_j = xa + j step between profile points k - 1 and k, with
-    # k = ceil(x_j) kept within [int(xa) + 1, n_int] (Hufford's DLTHX walks k forward from
-    # int(xa) + 1 and never past the last point).  Computed directly rather than walked, so the
-    # loop has no data-dependent branches; the sums of the least-squares line are taken on the
-    # way, on heights relative to the first profile point used (the line is shift-invariant).
     k_first = int(xa + 1.0)
-    ref = elev_m[k_first - 1]
-    s_all = 0.0
-    t_all = 0.0
-    for j in range(n):
-        x = xa + j * step
-        k = min(max(int(math.ceil(x)), k_first), n_int)
-        v = (elev_m[k] - ref) + (elev_m[k] - elev_m[k - 1]) * (x - k)
-        samples[j] = v
-        s_all += v
-        t_all += j * v
+    _resample(elev_m, samples, n, xa, step, k_first, n_int, elev_m[k_first - 1])
+    s_all, t_all = _sums(samples, n)
     # least_squares_fit(samples, 1.0, 0.0, sn): half weight at both ends, centred abscissae
     first = samples[0]
     last = samples[n - 1]
@@ -362,36 +539,40 @@ def terrain_irregularity_into(
     b = 0.5 * (first - last) * x0 + (t_all - sn * last) + x0 * inner
     b = b * 12.0 / ((sn * sn + 2.0) * sn)
     z0 = a - b * 0.5 * sn
-    slope = b
-    # Detrend, and set aside the values below pivot_lo and above pivot_hi (branch-free: write
-    # always, advance when it belongs).
-    lows = scratch[DELTA_H_MAX_SAMPLES : DELTA_H_MAX_SAMPLES + n]
-    highs = scratch[2 * DELTA_H_MAX_SAMPLES : 2 * DELTA_H_MAX_SAMPLES + n]
-    n_lo = 0
-    n_hi = 0
     for j in range(n):
-        r = samples[j] - (z0 + slope * j)
-        samples[j] = r
-        lows[n_lo] = r
-        n_lo += r < pivot_lo
-        highs[n_hi] = r
-        n_hi += r > pivot_hi
+        samples[j] = samples[j] - (z0 + b * j)
     # ascending order statistics: the ka-th smallest and the ka-th largest
     lo_idx = ka - 1
     hi_idx = n - ka
-    selected = False
-    if n_lo >= ka:
-        _select_kth(lows, 0, n_lo, lo_idx)
-        q_lo = lows[lo_idx]
-    else:
+    found_lo = False
+    found_hi = False
+    q_lo = q_hi = 0.0
+    if s_all == s_all and pivot_lo == pivot_lo and pivot_hi == pivot_hi:
+        keys = scratch[DELTA_H_MAX_SAMPLES : DELTA_H_MAX_SAMPLES + n].view(np.int64)
+        spare = scratch[2 * DELTA_H_MAX_SAMPLES : 2 * DELTA_H_MAX_SAMPLES + 2]
+        spare_bits = spare.view(np.int64)
+        spare[0] = pivot_lo
+        spare[1] = pivot_hi
+        _sort_keys(spare_bits, spare_bits, 2)
+        key_lo = spare_bits[0]
+        key_hi = spare_bits[1]
+        lt, le, ge, gt = _keys_and_counts(samples.view(np.int64), keys, n, key_lo, key_hi)
+        key_lo, found_lo, key_hi, found_hi = _two_order_statistics(
+            keys, n, lo_idx, hi_idx, key_lo, key_hi, lt, le, ge, gt
+        )
+        spare_bits[0] = key_lo
+        spare_bits[1] = key_hi
+        _sort_keys(spare_bits, spare_bits, 2)  # the map is its own inverse
+        q_lo = spare[0]
+        q_hi = spare[1]
+    if not found_lo:
         _select_kth(samples, 0, n, lo_idx)
         q_lo = samples[lo_idx]
-        selected = True
-    if n_hi >= ka:
-        _select_kth(highs, 0, n_hi, n_hi - ka)
-        q_hi = highs[n_hi - ka]
-    else:
-        _select_kth(samples, lo_idx + 1 if selected else 0, n, hi_idx)
+        if not found_hi:
+            _select_kth(samples, lo_idx + 1, n, hi_idx)
+            q_hi = samples[hi_idx]
+    elif not found_hi:
+        _select_kth(samples, 0, n, hi_idx)
         q_hi = samples[hi_idx]
     spread = q_hi - q_lo
     return spread / (1.0 - 0.8 * math.exp(-(x2_m - x1_m) / 50.0e3)), q_lo, q_hi
