@@ -636,6 +636,7 @@ ITM_MODEL = _pl.PathLossModel(
     description="Longley-Rice ITM (point-to-point) over the terrain profile of each ray",
     ray_fn=_kr.itm_ray_loss_db,
     ray_fn_need=_kr.itm_ray_loss_db_need,
+    rays_fn_need=_kr.itm_rays_need,
     nearest_sample=True,
     build_params=itm_params,
     frequency_mhz=(20.0, 20000.0),

@@ -81,6 +81,12 @@ class PathLossModel:
     #: bracket its distance; True, the nearest sample (one model evaluation per cell, as
     #: SPLAT! does per point; for ITM, a third fewer evaluations).
     nearest_sample: bool = False
+    #: Optional: ``ray_fn`` (or, with ``need``, ``ray_fn_need``) over all rays in one compiled
+    #: call, ``(dist, z, n_valid[, need], loss, tx_height, rx_height, frequency, params)``
+    #: filling ``loss[ray, :n_valid[ray]]``; saves a Python dispatch per ray (1784 rays for
+    #: 20 km at 90 m).  Must write exactly what the per-ray loop would.
+    rays_fn: Callable | None = None
+    rays_fn_need: Callable | None = None
 
 
 def _unknown(name: str, options: Mapping[str, object], allowed: tuple[str, ...]) -> None:
@@ -184,7 +190,7 @@ def model_names() -> tuple[str, ...]:
 
 register_model(PathLossModel(
     name="p526", description="free space + ITU-R P.526-15 Bullington diffraction over terrain",
-    ray_fn=_rk.p526_ray_loss_db, build_params=_p526_params,
+    ray_fn=_rk.p526_ray_loss_db, rays_fn=_rk.p526_rays, build_params=_p526_params,
     # P.526 sets no upper limit; P.1812, which uses this same Bullington construction, is
     # defined for 30 MHz-6 GHz, and 90 m terrain is meaningless for diffraction far above that.
     frequency_mhz=(30.0, 6000.0),
@@ -284,6 +290,13 @@ def radial_loss(
     need = None
     if spec.ray_fn_need is not None:
         need = _rk.needed_from(*cells, z.shape[0], n_samples)
+    if need is None and spec.rays_fn is not None:
+        spec.rays_fn(dist, z, n_valid, loss, tx_height_m, rx_height_m, frequency_mhz, params)
+        return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
+    if need is not None and spec.rays_fn_need is not None:
+        spec.rays_fn_need(dist, z, n_valid, need, loss, tx_height_m, rx_height_m, frequency_mhz,
+                          params)
+        return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
     for ray in range(z.shape[0]):
         nv = int(n_valid[ray])
         if nv > 0:
@@ -294,9 +307,11 @@ def radial_loss(
                 loss[ray, :nv] = spec.ray_fn_need(dist[:nv], z[ray, :nv], tx_height_m,
                                                   rx_height_m, frequency_mhz, params,
                                                   need[ray, :nv])
-    out = _rk.assign_from(loss, *cells)
-    ground = float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
-    return out, ground
+    return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
+
+
+def _ground(z: np.ndarray, n_valid: np.ndarray, elev: np.ndarray, row_t: float, col_t: float) -> float:
+    return float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
 
 
 def path_loss_map(

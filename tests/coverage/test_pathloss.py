@@ -664,3 +664,30 @@ def test_scalar_kernels_match_reference(d, f, v, l_uc):
     assert pk.knife_edge_j_db(v) == pytest.approx(ref.j_ref(v), abs=1e-9)
     want = l_uc + (1 - math.exp(-l_uc / 6)) * (10 + 0.02 * d / 1000)
     assert pk.bullington_correction_db(l_uc, d) == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.parametrize("model", ["p526", "itm"])
+def test_all_rays_in_one_compiled_call_write_what_the_per_ray_loop_writes(model):
+    # rays_fn / rays_fn_need only save the dispatch per ray: the map must be bit for bit the
+    # one the Python loop over the rays gives (with and without cells needing every sample)
+    from dataclasses import replace
+
+    from lomsong.coverage import itm  # noqa: F401  (registers "itm")
+
+    rng = np.random.default_rng(5)
+    elev = (150.0 + np.cumsum(rng.normal(0, 15, (71, 71)), axis=0)).astype(np.float32)
+    dem = DemGrid(elevation_m=elev, transform=Affine(90.0, 0, 500000.0, 0, -90.0, 2400000.0),
+                  crs="EPSG:32648")
+    spec = pl.get_model(model)
+    assert (spec.rays_fn or spec.rays_fn_need) is not None
+    x, y = dem.xy(20, 41)  # off centre: rays of every length, some leaving the window
+    one_call = pl.path_loss_map(dem, x, y, tx_height_m=25.0, frequency_mhz=900.0,
+                                radius_m=3000.0, model=model)
+    pl.register_model(replace(spec, name=f"{model}-per-ray", rays_fn=None, rays_fn_need=None))
+    try:
+        per_ray = pl.path_loss_map(dem, x, y, tx_height_m=25.0, frequency_mhz=900.0,
+                                   radius_m=3000.0, model=f"{model}-per-ray")
+    finally:
+        del pl.MODELS[f"{model}-per-ray"]
+    assert np.array_equal(one_call.values, per_ray.values, equal_nan=True)
+    assert np.isfinite(one_call.values).sum() > 2500

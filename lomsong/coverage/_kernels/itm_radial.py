@@ -234,6 +234,24 @@ def itm_ray_loss_db_need(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, p
 
 
 @njit(cache=True, nogil=True)
+def itm_rays_need(dist_m, z_m, n_valid, need, loss_db, tx_height_m, rx_height_m, frequency_mhz,
+                  params):
+    """:func:`itm_ray_loss_db_need` on every ray that some cell reads, in one call, into
+    ``loss_db[ray, :n_valid[ray]]``; rays nobody reads are left as they are."""
+    for ray in range(z_m.shape[0]):
+        nv = n_valid[ray]
+        read = False
+        for k in range(nv):
+            if need[ray, k]:
+                read = True
+                break
+        if read:
+            loss_db[ray, :nv] = itm_ray_loss_db_need(dist_m[:nv], z_m[ray, :nv], tx_height_m,
+                                                     rx_height_m, frequency_mhz, params,
+                                                     need[ray, :nv])
+
+
+@njit(cache=True, nogil=True)
 def _rx_horizon(z_m, spacing, d, z_rx, qc, q_ref, rx_hx, rx_hy, rx_hi, m_rx):
     """Receiver horizon ``(theta, distance)`` over all intermediate points (see module doc)."""
     g_r = z_rx - q_ref * d * d

@@ -482,6 +482,18 @@ def p526_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, param
 
 
 @njit(cache=True, nogil=True)
+def p526_rays(dist_m, z_m, n_valid, loss_db, tx_height_m, rx_height_m, frequency_mhz, params):
+    """:func:`p526_ray_loss_db` on every ray (``z_m[ray, :n_valid[ray]]``) in one call, into
+    ``loss_db[ray, :n_valid[ray]]`` (what a Python loop over the rays would write, without a
+    dispatch per ray)."""
+    for ray in range(z_m.shape[0]):
+        nv = n_valid[ray]
+        if nv > 0:
+            loss_db[ray, :nv] = p526_ray_loss_db(dist_m[:nv], z_m[ray, :nv], tx_height_m,
+                                                 rx_height_m, frequency_mhz, params)
+
+
+@njit(cache=True, nogil=True)
 def fspl_ray_loss_db(dist_m, z_m, tx_height_m, rx_height_m, frequency_mhz, params):
     """Free-space loss (P.525) over the antenna-to-antenna distance; ``params`` unused."""
     n = dist_m.shape[0]
