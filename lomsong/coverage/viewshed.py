@@ -113,7 +113,7 @@ def sweep_geometry(cell_m: float, radius_m: float) -> SweepGeometry:
     kernels = sweep_kernels()
     path = None
     if kernels.ahead_of_time:
-        from lomsong.coverage._kernels.aot import geometry_path
+        from lomsong.coverage._kernels.aot import geometry_path, mark_used, prune
 
         path = geometry_path(cell_m, radius_m)
         try:
@@ -122,6 +122,7 @@ def sweep_geometry(cell_m: float, radius_m: float) -> SweepGeometry:
             events = packed[11 + n_start:]
             if packed.dtype != np.int64 or not 0 <= n_start or packed[10] != events.size:
                 raise ValueError("inconsistent geometry file")
+            mark_used(path)
             return _frozen(events, packed[2:11], packed[11:11 + n_start], int(packed[0]))
         except (OSError, ValueError, IndexError):
             pass  # not there yet (or damaged): build it and write it again
@@ -137,6 +138,7 @@ def sweep_geometry(cell_m: float, radius_m: float) -> SweepGeometry:
             with open(tmp, "wb") as fh:
                 np.save(fh, packed, allow_pickle=False)
             os.replace(tmp, path)
+            prune()
         except OSError:
             tmp.unlink(missing_ok=True)  # a read-only cache only costs the rebuild
     return _frozen(events, octant_start, start, int(radius_cells))

@@ -209,6 +209,7 @@ def test_viewshed_usage_errors_exit_2_and_help_exits_0(tmp_path):
 
 @pytest.mark.compiler
 def test_large_sweep_geometries_are_kept_on_disk_and_read_back(compiled, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOMSONG_CACHE_DIR", str(tmp_path))  # what a write prunes
     monkeypatch.setattr(vs, "sweep_kernels", lambda: vs.SweepKernels(
         compiled.disc_events, compiled.viewshed_sweep, True))
     monkeypatch.setattr(aot, "geometry_path",
@@ -258,5 +259,76 @@ def test_a_damaged_geometry_file_is_rebuilt(compiled, tmp_path, monkeypatch):
         again = vs.sweep_geometry(90.0, 20000.0)
         assert np.array_equal(again.events, good.events)
         assert np.array_equal(np.load(path), packed)  # and written again whole
+    finally:
+        vs.sweep_geometry.cache_clear()
+
+
+def _cache_file(folder: Path, name: str, size: int, age_s: float, now: float) -> Path:
+    path = folder / name
+    path.write_bytes(b"\0" * size)
+    import os
+
+    os.utime(path, (now - age_s, now - age_s))
+    return path
+
+
+def test_prune_keeps_this_versions_files_and_recent_geometries_only(private_cache):
+    import time
+
+    private_cache.mkdir(parents=True)
+    now = time.time()
+    key = aot.module_key()
+    other = "0123456789abcdef0123"
+    assert other != key
+    day = 86400.0
+    so = ".cpython-311-x86_64-linux-gnu.so"
+
+    def f(name: str, size: int = 10, age: float = 0.0) -> Path:
+        return _cache_file(private_cache, name, size, age, now)
+
+    keep = [
+        f(aot.module_path().name, age=30 * day),  # this version's kernel, however old
+        f(aot.module_path().name + ".failed", age=30 * day),  # its marker: delete to retry
+        f(f"viewshed-{other}{so}", age=2 * day),  # another version's, used this week
+        f(f"geometry-g1-{other}-90.0-20000.0.npy", age=1 * day),
+        f(f"geometry-g1-{key}-90.0-20000.0.npy", size=400, age=0.0),  # most recently used
+        f(f"geometry-g1-{key}-90.0-15000.0.npy", size=400, age=60.0),
+        f("notes.txt", age=300 * day),  # not ours
+        f(f".geometry-g1-{key}-30.0-500.0.npy.77.tmp", age=60.0),  # a write in progress
+    ]
+    gone = [
+        f(f"viewshed-{other}{so}.failed", age=8 * day),
+        f(f"geometry-{other}-1.0-0.3.npy", age=9 * day),  # an older naming, other version
+        f(f"geometry-g1-{key}-90.0-9000.0.npy", size=400, age=120.0),  # over the budget
+        f(f"geometry-g1-{key}-90.0-8000.0.npy", size=400, age=3600.0),
+        f(f".geometry-g1-{key}-30.0-400.0.npy.12.tmp", age=2 * 3600.0),  # left by a crash
+    ]
+    removed = aot.prune(now=now, budget_bytes=900)
+    assert sorted(removed) == sorted(gone)
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in gone)
+    assert aot.prune(now=now, budget_bytes=900) == []  # nothing more to do
+
+
+def test_reading_a_geometry_marks_it_used_so_pruning_keeps_it(compiled, private_cache, monkeypatch):
+    import os
+    import time
+
+    private_cache.mkdir(parents=True)  # where the compiled kernel would be
+    monkeypatch.setattr(vs, "sweep_kernels", lambda: vs.SweepKernels(
+        compiled.disc_events, compiled.viewshed_sweep, True))
+    vs.sweep_geometry.cache_clear()
+    try:
+        vs.sweep_geometry(90.0, 20000.0)
+        path = aot.geometry_path(90.0, 20000.0)
+        old = time.time() - 3600.0
+        os.utime(path, (old, old))
+        vs.sweep_geometry.cache_clear()
+        vs.sweep_geometry(90.0, 20000.0)  # read back: marked used now
+        assert path.stat().st_mtime > old + 1000.0
+        # a budget smaller than one file leaves nothing; the next use rebuilds it
+        assert aot.prune(budget_bytes=1) == [path]
+        vs.sweep_geometry.cache_clear()
+        vs.sweep_geometry(90.0, 20000.0)
+        assert path.exists()
     finally:
         vs.sweep_geometry.cache_clear()

@@ -16,6 +16,9 @@ CPython extension that imports in ~10 ms and needs only NumPy.
   remembered in a ``.failed`` file next to where the module would be (delete it to retry), and
   the JIT kernel is used instead: the same code, the same results, a slower start.
 * ``LOMSONG_AOT=0`` turns it off (the JIT kernel is used); tests run both.
+* The folder is pruned when something new is written to it (:func:`prune`): builds and sweep
+  geometries of other versions once unused for a week, and this version's geometries beyond
+  :data:`GEOMETRY_BUDGET_BYTES`, least recently used first.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import importlib.util
 import logging
 import os
 import platform
+import re
 import sys
+import time
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -37,6 +42,20 @@ MODULE_NAME = "lomsong_viewshed_aot"
 _KERNEL_SOURCE = Path(__file__).with_name("viewshed.py")
 #: Seconds a build may take before it is given up (it takes ~20 s on 2 slow cores).
 BUILD_TIMEOUT_S = 600
+#: Sweep geometries of the current version are kept under this many bytes in all (a 20 km
+#: radius at 90 m is 3.7 MB; the largest kept file is 64 MiB), least recently used out first.
+#: Geometries are keyed by the exact radius, so a batch host seeing many radii would otherwise
+#: fill its disk.
+GEOMETRY_BUDGET_BYTES = 256 * 2**20
+#: Builds and geometries of another version (another key) are removed once unused this long:
+#: an older lomsong sharing the folder keeps its files while it is in use (each use marks them).
+STALE_AFTER_S = 7 * 86400
+#: Left-over temporary files of an interrupted write go after an hour.
+_TMP_AFTER_S = 3600
+_OUR_FILES = re.compile(
+    r"^(?P<kind>viewshed|geometry)-(?:g\d+-)?(?P<key>[0-9a-f]{20})[-.].*$"
+    r"|^\.(?P<tmp>geometry-.*\.tmp)$"
+)
 
 
 def cache_dir() -> Path:
@@ -99,6 +118,72 @@ def geometry_path(cell_m: float, radius_m: float) -> Path:
     return cache_dir() / f"geometry-g1-{module_key()}-{cell_m!r}-{radius_m!r}.npy"
 
 
+def mark_used(path: Path) -> None:
+    """Record a use of a cache file (its modification time), for :func:`prune`."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # read-only cache: nothing is pruned there either
+
+
+def prune(now: float | None = None, budget_bytes: int | None = None) -> list[Path]:
+    """Remove what the cache folder no longer needs; returns what was removed.
+
+    Only lomsong's own file names are touched (compiled kernels ``viewshed-<key>...``, their
+    ``.failed`` markers, sweep geometries ``geometry-...npy`` and their temporary files).  Files
+    of another key go once unused for :data:`STALE_AFTER_S`; this key's geometries beyond
+    ``budget_bytes`` (default :data:`GEOMETRY_BUDGET_BYTES`) go least recently used first.
+    Files another process removes first, or cannot be removed, are skipped.
+    """
+    now = time.time() if now is None else now
+    budget = GEOMETRY_BUDGET_BYTES if budget_bytes is None else budget_bytes
+    try:
+        folder = cache_dir()
+        current = module_key()
+        entries = list(os.scandir(folder))
+    except (OSError, ImportError):
+        return []
+    removed: list[Path] = []
+    geometries: list[tuple[float, int, Path]] = []
+    for entry in entries:
+        m = _OUR_FILES.match(entry.name)
+        if m is None:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        age = now - st.st_mtime
+        path = Path(entry.path)
+        if m.group("tmp"):
+            stale = age > _TMP_AFTER_S
+        elif m.group("key") != current:
+            stale = age > STALE_AFTER_S
+        else:
+            if m.group("kind") == "geometry":
+                geometries.append((st.st_mtime, st.st_size, path))
+            stale = False
+        if stale:
+            removed += _unlink(path)
+    geometries.sort(reverse=True)  # most recently used first
+    total = 0
+    for _, size, path in geometries:
+        total += size
+        if total > budget:
+            removed += _unlink(path)
+    return removed
+
+
+def _unlink(path: Path) -> list[Path]:
+    try:
+        path.unlink()
+    except OSError:
+        return []
+    return [path]
+
+
 def _load(path: Path) -> ModuleType:
     loader = importlib.machinery.ExtensionFileLoader(MODULE_NAME, str(path))
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path, loader=loader)
@@ -139,6 +224,7 @@ def load_viewshed() -> ModuleType | None:
     if path.exists():
         try:
             module = _load(path)
+            mark_used(path)
         except ImportError as exc:  # a damaged or foreign file: say so, fall back
             log.warning("could not load %s (%s); using Numba's JIT", path, exc)
     elif failed.exists():
@@ -172,6 +258,7 @@ def _build_in_child(path: Path, failed: Path) -> None:
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         if ok:
             os.replace(Path(tmp) / path.name, path)
+            prune()
             return
     failed.write_text(f"building {path.name} failed:\n{detail}\n", encoding="utf-8")
 
