@@ -53,6 +53,9 @@ _OPTION = typer.Option(
 )
 _OUT = typer.Option(..., "-o", "--out", help="Output GeoTIFF (float32 dB, NaN nodata).")
 _OVERWRITE = typer.Option(False, "--overwrite", help="Replace OUT if it exists.")
+_THREADS = typer.Option(
+    None, "--threads", help="Threads for the rays (p526, itm); default the CPU count.",
+)
 
 
 def pathloss(
@@ -68,6 +71,7 @@ def pathloss(
     option: list[str] = _OPTION,
     out: Path = _OUT,
     overwrite: bool = _OVERWRITE,
+    threads: int = _THREADS,
 ) -> None:
     """Path loss (dB) from one transmitter to every cell within the radius."""
     import logging
@@ -96,6 +100,8 @@ def pathloss(
             problems.append(f"{flag}={value:g}: must be > 0 (metres)")
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
         problems.append(f"--lon={lon:g}, --lat={lat:g}: not a WGS 84 position")
+    if threads is not None and threads < 1:
+        problems.append(f"--threads={threads}: must be >= 1")
     if problems:
         raise InvalidInputError.from_problems("lomsong pathloss", problems)
 
@@ -109,7 +115,8 @@ def pathloss(
             f"{min(lons):.4f}..{max(lons):.4f}, lat {min(lats):.4f}..{max(lats):.4f})"
         )
     result = path_loss_map(dem, x, y, tx_height_m=height, frequency_mhz=frequency_mhz,
-                           radius_m=radius, model=spec.name, rx_height_m=rx_height, **options)
+                           radius_m=radius, model=spec.name, rx_height_m=rx_height,
+                           threads=threads or os.cpu_count() or 1, **options)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

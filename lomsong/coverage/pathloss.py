@@ -264,11 +264,16 @@ _WARNED: set[tuple[str, str, float]] = set()
 def radial_loss(
     elev_m: np.ndarray, row_t: float, col_t: float, cell_m: float, radius_m: float,
     spec: PathLossModel, tx_height_m: float, rx_height_m: float, frequency_mhz: float,
-    params: np.ndarray, *, step_cells: float = 1.0,
+    params: np.ndarray, *, step_cells: float = 1.0, threads: int = 1,
 ) -> tuple[np.ndarray, float]:
     """Run a model's ray kernel over a grid window: rays out to ``radius_m``, then cells from
     rays (``spec`` says which kernel, whether only the samples cells read are evaluated, and
     how a cell takes its value from its ray).
+
+    ``threads`` > 1 splits the rays (interleaved, so near and far work is shared alike) over
+    that many threads when the model has an all-rays driver (``rays_fn`` / ``rays_fn_need``,
+    which release the GIL); the result is the same bit for bit.  For one map at a time (the
+    ``pathloss`` command); a batch that already runs masts side by side should keep 1.
 
     ``(row_t, col_t)`` is the transmitter's fractional position on ``elev_m`` (cell centres at
     integers).  Returns ``(loss_db, ground_m)``: float32 loss on ``elev_m``'s shape (NaN beyond
@@ -290,12 +295,10 @@ def radial_loss(
     need = None
     if spec.ray_fn_need is not None:
         need = _rk.needed_from(*cells, z.shape[0], n_samples)
-    if need is None and spec.rays_fn is not None:
-        spec.rays_fn(dist, z, n_valid, loss, tx_height_m, rx_height_m, frequency_mhz, params)
-        return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
-    if need is not None and spec.rays_fn_need is not None:
-        spec.rays_fn_need(dist, z, n_valid, need, loss, tx_height_m, rx_height_m, frequency_mhz,
-                          params)
+    driver = spec.rays_fn if need is None else spec.rays_fn_need
+    if driver is not None:
+        radio = (tx_height_m, rx_height_m, frequency_mhz, params)
+        _run_driver(driver, dist, z, n_valid, need, loss, radio, max(int(threads), 1))
         return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
     for ray in range(z.shape[0]):
         nv = int(n_valid[ray])
@@ -310,6 +313,28 @@ def radial_loss(
     return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
 
 
+def _run_driver(driver: Callable, dist: np.ndarray, z: np.ndarray, n_valid: np.ndarray,
+                need: np.ndarray | None, loss: np.ndarray, radio: tuple, threads: int) -> None:
+    """An all-rays driver over every ray, on ``threads`` threads (rays interleaved)."""
+    def run(rows: slice | np.ndarray) -> np.ndarray:
+        part = np.full(z[rows].shape, np.nan)
+        args = (z[rows], n_valid[rows]) if need is None else (z[rows], n_valid[rows], need[rows])
+        driver(dist, *(np.ascontiguousarray(a) for a in args), part, *radio)
+        return part
+
+    threads = min(threads, z.shape[0])
+    if threads <= 1:
+        args = (z, n_valid) if need is None else (z, n_valid, need)
+        driver(dist, *args, loss, *radio)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    groups = [np.arange(k, z.shape[0], threads) for k in range(threads)]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lomsong-rays") as pool:
+        for rows, part in zip(groups, pool.map(run, groups)):
+            loss[rows] = part
+
+
 def _ground(z: np.ndarray, n_valid: np.ndarray, elev: np.ndarray, row_t: float, col_t: float) -> float:
     return float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
 
@@ -317,13 +342,15 @@ def _ground(z: np.ndarray, n_valid: np.ndarray, elev: np.ndarray, row_t: float, 
 def path_loss_map(
     dem: DemGrid, x: float, y: float, *, tx_height_m: float, frequency_mhz: float,
     radius_m: float, model: str = "p526", rx_height_m: float = DEFAULT_RX_HEIGHT_M,
-    **options: object,
+    threads: int = 1, **options: object,
 ) -> CoverageRaster:
     """Basic transmission loss (dB) from a transmitter at map point (x, y) to every cell within
     ``radius_m``, on the DEM's own grid.
 
     The result covers the radius window of the DEM (``row_off``/``col_off`` place it on the full
     grid), float32, NaN outside the radius.  ``options`` go to the model (see module docstring).
+    ``threads``: rays computed on that many threads (p526 and ITM; same result), for one map
+    at a time.
 
     Raises
     ------
@@ -333,6 +360,8 @@ def path_loss_map(
     """
     spec = get_model(model)
     problems = check_link(spec, frequency_mhz, tx_height_m, rx_height_m, radius_m)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        problems.append(f"threads={threads!r}: must be a whole number >= 1")
     if not dem.contains(x, y):
         left, bottom, right, top = dem.bounds
         problems.append(
@@ -345,6 +374,6 @@ def path_loss_map(
     sub, row_off, col_off = dem.radius_window(x, y, radius_m)
     row_t, col_t = sub.rowcol_float(x, y)
     loss, _ = radial_loss(sub.elevation_m, row_t, col_t, dem.cell_m, radius_m, spec,
-                          tx_height_m, rx_height_m, frequency_mhz, params)
+                          tx_height_m, rx_height_m, frequency_mhz, params, threads=threads)
     return CoverageRaster(values=loss, transform=sub.transform, crs=dem.crs,
                           quantity="path_loss_db", row_off=row_off, col_off=col_off)

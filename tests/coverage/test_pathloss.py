@@ -538,7 +538,7 @@ def test_cli_writes_a_float32_geotiff_on_the_dem_grid(tmp_path):
     out = tmp_path / "loss.tif"
     args = [str(dem_path), "--lon", str(lon), "--lat", str(lat), "--height", "30",
             "--frequency-mhz", "900", "--radius", "2000", "-o", str(out)]
-    res = _cli(["pathloss", *args])
+    res = _cli(["pathloss", *args, "--threads", "2"])
     assert res.exit_code == 0, res.output
     with rasterio.open(out) as src:
         vals = src.read(1)
@@ -567,6 +567,7 @@ def test_cli_writes_a_float32_geotiff_on_the_dem_grid(tmp_path):
     (["--model", "bogus"], "--model=bogus"),
     (["--lon", "100.0"], "--lon=100"),
     (["-O", "environment=jungle", "--model", "hata"], "environment='jungle'"),
+    (["--threads", "0"], "--threads=0"),
 ])
 def test_cli_bad_flags_name_the_flag_and_value(tmp_path, extra, needle):
     from lomsong.geodata.dem import xy_to_lonlat
@@ -691,3 +692,27 @@ def test_all_rays_in_one_compiled_call_write_what_the_per_ray_loop_writes(model)
         del pl.MODELS[f"{model}-per-ray"]
     assert np.array_equal(one_call.values, per_ray.values, equal_nan=True)
     assert np.isfinite(one_call.values).sum() > 2500
+
+
+@pytest.mark.parametrize("model", ["p526", "itm"])
+def test_rays_on_threads_give_the_same_map(model):
+    from lomsong.coverage import itm  # noqa: F401  (registers "itm")
+
+    rng = np.random.default_rng(9)
+    elev = (300.0 + np.cumsum(rng.normal(0, 10, (81, 81)), axis=1)).astype(np.float32)
+    dem = DemGrid(elevation_m=elev, transform=Affine(90.0, 0, 500000.0, 0, -90.0, 2400000.0),
+                  crs="EPSG:32648")
+    x, y = dem.xy(45, 30)
+    maps = [pl.path_loss_map(dem, x, y, tx_height_m=30.0, frequency_mhz=1800.0,
+                             radius_m=3500.0, model=model, threads=t).values for t in (1, 2, 3)]
+    assert np.isfinite(maps[0]).sum() > 3000
+    assert all(np.array_equal(maps[0], m, equal_nan=True) for m in maps[1:])
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_threads_must_be_a_whole_number_from_one(bad):
+    dem = DemGrid(elevation_m=np.zeros((9, 9), np.float32),
+                  transform=Affine(90.0, 0, 0.0, 0, -90.0, 810.0), crs="EPSG:32648")
+    with pytest.raises(InvalidInputError, match="threads"):
+        pl.path_loss_map(dem, *dem.xy(4, 4), tx_height_m=30.0, frequency_mhz=900.0,
+                         radius_m=300.0, threads=bad)
