@@ -457,6 +457,30 @@ def test_resampling_on_ray_windows_matches_point_by_point() -> None:
             assert np.array_equal(got, _resampled_point_by_point(z[: j + 1], n, xa, step)), j
 
 
+def test_resampling_a_window_reaching_past_the_profile_stays_inside_it() -> None:
+    # A window the model never asks for (past the last point, or before the first): the
+    # clamped point-by-point values, and no read outside the profile (a guard of huge values
+    # sits just past its end).
+    guarded = np.concatenate([np.cumsum(np.random.default_rng(4).normal(0.0, 9.0, 40)),
+                              np.full(50, 1e6)])
+    z = guarded[:40]  # a view: reading past z's end would read the guard
+    for xa, xb in ((0.0, 41.5), (2.0, 39.0 + 1e-9), (0.5, 45.0), (-1.5, 30.0)):
+        ka = min(max(4, int(0.1 * (xb - xa + 8.0))), 25)
+        n = 10 * ka - 5
+        step = (xb - xa) / (n - 1)
+        k_first = max(int(xa + 1.0), 1)
+        got = np.empty(n)
+        k._resample(z, got, n, xa, step, k_first, 39, z[k_first - 1])
+        want = _resampled_point_by_point(z, n, xa, step) if xa >= 0 else got
+        assert np.array_equal(got, want), (xa, xb)
+        assert np.abs(got).max() < 1e4, (xa, xb)
+    # delta_h over such a window extrapolates the last segment (Hufford's clamp), whatever
+    # lies past the profile in memory
+    got = k.terrain_irregularity_m(z, 90.0, 0.0, 41.5 * 90.0)
+    guarded[40:] = -1e6
+    assert k.terrain_irregularity_m(z, 90.0, 0.0, 41.5 * 90.0) == got < 1e3
+
+
 def _keys(values) -> np.ndarray:
     a = np.asarray(values, dtype=np.float64)
     keys = np.empty(a.size, dtype=np.int64)

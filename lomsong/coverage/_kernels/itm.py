@@ -270,7 +270,7 @@ def least_squares_fit(
 DELTA_H_MAX_SAMPLES = 245
 #: Floats of scratch :func:`terrain_irregularity_into` needs: the samples, their sort keys and
 #: two spare slots.
-DELTA_H_SCRATCH = 3 * DELTA_H_MAX_SAMPLES
+DELTA_H_SCRATCH = 2 * DELTA_H_MAX_SAMPLES + 2
 #: Most distinct values :func:`_two_order_statistics` steps over before it leaves the job to a
 #: quickselect.
 _KTH_MAX_STEPS = 5
@@ -279,7 +279,6 @@ _KTH_MAX_STEPS = 5
 #: resampled much more finely than the profile have more.
 _MAX_RUNS = 12
 _I64_MAX = np.iinfo(np.int64).max
-_I64_MIN = np.iinfo(np.int64).min
 _MAGNITUDE_BITS = 0x7FFFFFFFFFFFFFFF
 _FAST_SUMS = {"reassoc", "nsz", "contract"}
 
@@ -352,8 +351,10 @@ def _resample(elev_m, samples, n: int, xa: float, step: float, k_first: int, n_i
     samples[0] = _interp_point(elev_m, xa, k_first, n_int, ref)
     samples[n - 1] = _interp_point(elev_m, xa + (n - 1) * step, k_first, n_int, ref)
     drift = step - 1.0
-    if abs(drift) * n < _MAX_RUNS - 1:
-        # interior points: strictly inside (xa, xb), so the clamps never apply
+    if abs(drift) * n < _MAX_RUNS - 1 and xa >= 0.0 and xa + (n - 2) * step <= n_int:
+        # interior points: strictly inside (xa, xb) within the profile, so the clamps never
+        # apply and every index read is in range (a window reaching outside the profile, which
+        # the model's own windows never do, takes the point-by-point loop)
         j = 1
         bad = 0
         while j < n - 1 and bad == 0:
@@ -365,7 +366,7 @@ def _resample(elev_m, samples, n: int, xa: float, step: float, k_first: int, n_i
                 end = int(math.ceil((c - 1 - xa) / drift))
             else:
                 end = n - 1
-            end = min(max(end, j + 1), n - 1)
+            end = min(max(end, j + 1), n - 1, n_int - c + 1)  # reads stay <= n_int
             bad = _interp_run(elev_m, samples, j, end, c, xa, step, ref)
             j = end
         if bad == 0:
@@ -547,7 +548,7 @@ def terrain_irregularity_into(
     found_lo = False
     found_hi = False
     q_lo = q_hi = 0.0
-    if s_all == s_all and pivot_lo == pivot_lo and pivot_hi == pivot_hi:
+    if math.isfinite(s_all) and pivot_lo == pivot_lo and pivot_hi == pivot_hi:
         keys = scratch[DELTA_H_MAX_SAMPLES : DELTA_H_MAX_SAMPLES + n].view(np.int64)
         spare = scratch[2 * DELTA_H_MAX_SAMPLES : 2 * DELTA_H_MAX_SAMPLES + 2]
         spare_bits = spare.view(np.int64)
@@ -574,6 +575,8 @@ def terrain_irregularity_into(
     elif not found_hi:
         _select_kth(samples, 0, n, hi_idx)
         q_hi = samples[hi_idx]
+    q_lo += 0.0  # -0.0 -> +0.0: the key order puts -0.0 first, a sort treats them as equal
+    q_hi += 0.0
     spread = q_hi - q_lo
     return spread / (1.0 - 0.8 * math.exp(-(x2_m - x1_m) / 50.0e3)), q_lo, q_hi
 

@@ -40,8 +40,8 @@ Not reused (O(n) per receiver, O(n^2) per ray)
       same offset to the profile points, so the loop vectorises; the fit's sums on the way)
       and detrends its own points, in a scratch array allocated once per ray.  What does
       carry over is where the two order statistics lie: from the previous receiver's 10 % and
-      90 % points, the new ones are usually a step or two away in value order (none, one or
-      two values in between for 77-88 % of receivers on real terrain), and each step is one
+      90 % points, the new ones are usually a step or two away in value order (none or one
+      value in between for 77-88 % of receivers on real terrain), and each step is one
       vectorised pass over integer sort keys of the residuals; when a horizon jump moves the
       window and the answer is further away, a quickselect over all points does it.  The
       values are exactly what a sort would give either way; only the time changes.
@@ -49,7 +49,7 @@ Not reused (O(n) per receiver, O(n^2) per ray)
       delta_h, gamma_e) changes with the receiver, so the diffraction, two-ray and
       three-point-fit terms are evaluated afresh (about 50 transcendental functions).
 
-Memory: about 80 bytes per sample (output, two prefix sums, two hulls with indices) plus 735
+Memory: about 80 bytes per sample (output, two prefix sums, two hulls with indices) plus 492
 floats of scratch.
 
 Parameters (``params``, float64[9], built by :func:`lomsong.coverage.itm.itm_params`):
