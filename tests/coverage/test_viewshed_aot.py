@@ -246,6 +246,7 @@ def test_an_unwritable_cache_falls_back_to_the_jit_kernel(tmp_path, monkeypatch,
 
 @pytest.mark.compiler
 def test_a_damaged_geometry_file_is_rebuilt(compiled, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOMSONG_CACHE_DIR", str(tmp_path))  # what a write prunes
     monkeypatch.setattr(vs, "sweep_kernels", lambda: vs.SweepKernels(
         compiled.disc_events, compiled.viewshed_sweep, True))
     path = tmp_path / "g.npy"
@@ -294,6 +295,8 @@ def test_prune_keeps_this_versions_files_and_recent_geometries_only(private_cach
         f(f"geometry-g1-{key}-90.0-20000.0.npy", size=400, age=0.0),  # most recently used
         f(f"geometry-g1-{key}-90.0-15000.0.npy", size=400, age=60.0),
         f("notes.txt", age=300 * day),  # not ours
+        f(f"viewshed-{other}-my-output.tif", age=300 * day),  # not ours either
+        f(f"geometry-{other}-notes.npy", age=300 * day),
         f(f".geometry-g1-{key}-30.0-500.0.npy.77.tmp", age=60.0),  # a write in progress
     ]
     gone = [
@@ -303,6 +306,16 @@ def test_prune_keeps_this_versions_files_and_recent_geometries_only(private_cach
         f(f"geometry-g1-{key}-90.0-8000.0.npy", size=400, age=3600.0),
         f(f".geometry-g1-{key}-30.0-400.0.npy.12.tmp", age=2 * 3600.0),  # left by a crash
     ]
+    import os
+
+    young_build = private_cache / ".build-young"
+    old_build = private_cache / ".build-old"
+    for folder, age in ((young_build, 600.0), (old_build, aot.BUILD_TIMEOUT_S + 7200.0)):
+        folder.mkdir()
+        (folder / "part.o").write_bytes(b"x")
+        os.utime(folder, (now - age, now - age))
+    keep.append(young_build)
+    gone.append(old_build)
     removed = aot.prune(now=now, budget_bytes=900)
     assert sorted(removed) == sorted(gone)
     assert all(p.exists() for p in keep) and not any(p.exists() for p in gone)

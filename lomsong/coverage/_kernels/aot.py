@@ -53,9 +53,12 @@ STALE_AFTER_S = 7 * 86400
 #: Left-over temporary files of an interrupted write go after an hour.
 _TMP_AFTER_S = 3600
 _OUR_FILES = re.compile(
-    r"^(?P<kind>viewshed|geometry)-(?:g\d+-)?(?P<key>[0-9a-f]{20})[-.].*$"
-    r"|^\.(?P<tmp>geometry-.*\.tmp)$"
+    r"^(?P<kind>viewshed)-(?P<key>[0-9a-f]{20})\.[\w.-]+\.(?:so|pyd)(?:\.failed)?$"
+    r"|^(?P<geo>geometry)-(?:g\d+-)?(?P<gkey>[0-9a-f]{20})-[0-9.e+-]+-[0-9.e+-]+\.npy$"
+    r"|^\.(?P<tmp>geometry-(?:g\d+-)?[0-9a-f]{20}-[0-9.e+-]+-[0-9.e+-]+\.npy\.\d+\.tmp)$"
 )
+#: Build folders (``.build-*``) left by a killed build go once older than any build can take.
+_BUILD_DIR_AFTER_S = BUILD_TIMEOUT_S + 3600
 
 
 def cache_dir() -> Path:
@@ -129,8 +132,10 @@ def mark_used(path: Path) -> None:
 def prune(now: float | None = None, budget_bytes: int | None = None) -> list[Path]:
     """Remove what the cache folder no longer needs; returns what was removed.
 
-    Only lomsong's own file names are touched (compiled kernels ``viewshed-<key>...``, their
-    ``.failed`` markers, sweep geometries ``geometry-...npy`` and their temporary files).  Files
+    Only lomsong's own names are touched (compiled kernels ``viewshed-<key>.<tag>.so``, their
+    ``.failed`` markers, sweep geometries ``geometry-g1-<key>-<cell>-<radius>.npy``, their
+    temporary files, and ``.build-*`` folders of killed builds).  A geometry kept in a
+    process's memory is marked used on its first read only.  Files
     of another key go once unused for :data:`STALE_AFTER_S`; this key's geometries beyond
     ``budget_bytes`` (default :data:`GEOMETRY_BUDGET_BYTES`) go least recently used first.
     Files another process removes first, or cannot be removed, are skipped.
@@ -146,23 +151,30 @@ def prune(now: float | None = None, budget_bytes: int | None = None) -> list[Pat
     removed: list[Path] = []
     geometries: list[tuple[float, int, Path]] = []
     for entry in entries:
-        m = _OUR_FILES.match(entry.name)
-        if m is None:
-            continue
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not entry.is_file(follow_symlinks=False):
-            continue
         age = now - st.st_mtime
         path = Path(entry.path)
+        if entry.name.startswith(".build-") and entry.is_dir(follow_symlinks=False):
+            if age > _BUILD_DIR_AFTER_S:
+                import shutil
+
+                shutil.rmtree(path, ignore_errors=True)
+                if not path.exists():
+                    removed.append(path)
+            continue
+        m = _OUR_FILES.match(entry.name)
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        key = m.group("key") or m.group("gkey")
         if m.group("tmp"):
             stale = age > _TMP_AFTER_S
-        elif m.group("key") != current:
+        elif key != current:
             stale = age > STALE_AFTER_S
         else:
-            if m.group("kind") == "geometry":
+            if m.group("geo"):
                 geometries.append((st.st_mtime, st.st_size, path))
             stale = False
         if stale:
@@ -228,6 +240,7 @@ def load_viewshed() -> ModuleType | None:
         except ImportError as exc:  # a damaged or foreign file: say so, fall back
             log.warning("could not load %s (%s); using Numba's JIT", path, exc)
     elif failed.exists():
+        mark_used(failed)  # kept while in use: no weekly retry of a build that cannot work
         log.warning("the compiled viewshed kernel could not be built (see %s; delete it to "
                     "retry); using Numba's JIT: same results, ~1 s slower start", failed)
     _loaded[key] = module
