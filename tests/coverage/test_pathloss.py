@@ -667,6 +667,12 @@ def test_scalar_kernels_match_reference(d, f, v, l_uc):
     assert pk.bullington_correction_db(l_uc, d) == pytest.approx(want, abs=1e-9)
 
 
+def _walk_terrain(seed: int, size: int, base: float, step: float, axis: int) -> np.ndarray:
+    """Rough terrain: a random walk of ``step``-metre steps along one axis."""
+    rng = np.random.default_rng(seed)
+    return (base + np.cumsum(rng.normal(0, step, (size, size)), axis=axis)).astype(np.float32)
+
+
 @pytest.mark.parametrize("model", ["p526", "itm"])
 def test_all_rays_in_one_compiled_call_write_what_the_per_ray_loop_writes(model):
     # rays_fn / rays_fn_need only save the dispatch per ray: the map must be bit for bit the
@@ -675,10 +681,7 @@ def test_all_rays_in_one_compiled_call_write_what_the_per_ray_loop_writes(model)
 
     from lomsong.coverage import itm  # noqa: F401  (registers "itm")
 
-    rng = np.random.default_rng(5)
-    elev = (150.0 + np.cumsum(rng.normal(0, 15, (71, 71)), axis=0)).astype(np.float32)
-    dem = DemGrid(elevation_m=elev, transform=Affine(90.0, 0, 500000.0, 0, -90.0, 2400000.0),
-                  crs="EPSG:32648")
+    dem = dem_from(_walk_terrain(seed=5, size=71, base=150.0, step=15.0, axis=0))
     spec = pl.get_model(model)
     assert (spec.rays_fn or spec.rays_fn_need) is not None
     x, y = dem.xy(20, 41)  # off centre: rays of every length, some leaving the window
@@ -698,10 +701,7 @@ def test_all_rays_in_one_compiled_call_write_what_the_per_ray_loop_writes(model)
 def test_rays_on_threads_give_the_same_map(model):
     from lomsong.coverage import itm  # noqa: F401  (registers "itm")
 
-    rng = np.random.default_rng(9)
-    elev = (300.0 + np.cumsum(rng.normal(0, 10, (81, 81)), axis=1)).astype(np.float32)
-    dem = DemGrid(elevation_m=elev, transform=Affine(90.0, 0, 500000.0, 0, -90.0, 2400000.0),
-                  crs="EPSG:32648")
+    dem = dem_from(_walk_terrain(seed=9, size=81, base=300.0, step=10.0, axis=1))
     x, y = dem.xy(45, 30)
     maps = [pl.path_loss_map(dem, x, y, tx_height_m=30.0, frequency_mhz=1800.0,
                              radius_m=3500.0, model=model, threads=t).values for t in (1, 2, 3)]
