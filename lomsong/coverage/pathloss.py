@@ -299,44 +299,43 @@ def radial_loss(
     if driver is not None:
         radio = (tx_height_m, rx_height_m, frequency_mhz, params)
         _run_driver(driver, dist, z, n_valid, need, loss, radio, max(int(threads), 1))
-        return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
-    for ray in range(z.shape[0]):
-        nv = int(n_valid[ray])
-        if nv > 0:
-            if need is None:
-                loss[ray, :nv] = spec.ray_fn(dist[:nv], z[ray, :nv], tx_height_m, rx_height_m,
-                                             frequency_mhz, params)
-            elif need[ray, :nv].any():
-                loss[ray, :nv] = spec.ray_fn_need(dist[:nv], z[ray, :nv], tx_height_m,
-                                                  rx_height_m, frequency_mhz, params,
-                                                  need[ray, :nv])
-    return _rk.assign_from(loss, *cells), _ground(z, n_valid, elev, row_t, col_t)
+    else:
+        for ray in range(z.shape[0]):
+            nv = int(n_valid[ray])
+            if nv > 0:
+                if need is None:
+                    loss[ray, :nv] = spec.ray_fn(dist[:nv], z[ray, :nv], tx_height_m,
+                                                 rx_height_m, frequency_mhz, params)
+                elif need[ray, :nv].any():
+                    loss[ray, :nv] = spec.ray_fn_need(dist[:nv], z[ray, :nv], tx_height_m,
+                                                      rx_height_m, frequency_mhz, params,
+                                                      need[ray, :nv])
+    out = _rk.assign_from(loss, *cells)
+    ground = float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
+    return out, ground
 
 
 def _run_driver(driver: Callable, dist: np.ndarray, z: np.ndarray, n_valid: np.ndarray,
                 need: np.ndarray | None, loss: np.ndarray, radio: tuple, threads: int) -> None:
     """An all-rays driver over every ray, on ``threads`` threads (rays interleaved)."""
-    def run(rows: slice | np.ndarray) -> np.ndarray:
-        part = np.full(z[rows].shape, np.nan)
-        args = (z[rows], n_valid[rows]) if need is None else (z[rows], n_valid[rows], need[rows])
-        driver(dist, *(np.ascontiguousarray(a) for a in args), part, *radio)
-        return part
+    def rays(rows: slice | np.ndarray) -> tuple[np.ndarray, ...]:
+        return (z[rows], n_valid[rows]) if need is None else (z[rows], n_valid[rows], need[rows])
 
     threads = min(threads, z.shape[0])
     if threads <= 1:
-        args = (z, n_valid) if need is None else (z, n_valid, need)
-        driver(dist, *args, loss, *radio)
+        driver(dist, *rays(slice(None)), loss, *radio)
         return
     from concurrent.futures import ThreadPoolExecutor
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        part = np.full((rows.size, z.shape[1]), np.nan)
+        driver(dist, *rays(rows), part, *radio)  # fancy indexing: contiguous copies
+        return part
 
     groups = [np.arange(k, z.shape[0], threads) for k in range(threads)]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lomsong-rays") as pool:
         for rows, part in zip(groups, pool.map(run, groups)):
             loss[rows] = part
-
-
-def _ground(z: np.ndarray, n_valid: np.ndarray, elev: np.ndarray, row_t: float, col_t: float) -> float:
-    return float(z[0, 0]) if n_valid[0] > 0 else float(_rk._bilinear(elev, row_t, col_t))
 
 
 def path_loss_map(

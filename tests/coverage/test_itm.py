@@ -471,8 +471,8 @@ def test_resampling_a_window_reaching_past_the_profile_stays_inside_it() -> None
         k_first = max(int(xa + 1.0), 1)
         got = np.empty(n)
         k._resample(z, got, n, xa, step, k_first, 39, z[k_first - 1])
-        want = _resampled_point_by_point(z, n, xa, step) if xa >= 0 else got
-        assert np.array_equal(got, want), (xa, xb)
+        if xa >= 0:  # before the first point Hufford's rule wraps round: only the guard is checked
+            assert np.array_equal(got, _resampled_point_by_point(z, n, xa, step)), (xa, xb)
         assert np.abs(got).max() < 1e4, (xa, xb)
     # delta_h over such a window extrapolates the last segment (Hufford's clamp), whatever
     # lies past the profile in memory
